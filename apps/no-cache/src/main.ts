@@ -1,0 +1,4 @@
+import { startPatternApp } from '@app/users';
+import { NO_CACHE } from './app.module';
+
+void startPatternApp(NO_CACHE);

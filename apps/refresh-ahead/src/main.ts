@@ -1,0 +1,4 @@
+import { startPatternApp } from '@app/users';
+import { REFRESH_AHEAD } from './app.module';
+
+void startPatternApp(REFRESH_AHEAD);

@@ -1,0 +1,44 @@
+/** The five patterns this project implements, one app each. */
+export const PATTERNS = ['cache-aside', 'read-through', 'write-through', 'write-behind', 'refresh-ahead'] as const;
+/** A pattern, or `no-cache`: the baseline the benchmark compares them with. */
+export type PatternName = (typeof PATTERNS)[number] | 'no-cache';
+
+/** What a strategy can cache: a record with a numeric id and a version that every update increments. */
+export interface CacheableRecord {
+  id: number;
+  version: number;
+}
+
+/** Where a read was answered from: Redis (`HIT`), Postgres after a miss (`MISS`), Postgres because Redis is away (`BYPASS`). */
+export type CacheOutcome = 'HIT' | 'MISS' | 'BYPASS';
+
+export interface CacheRead<T> {
+  /** The record, or null when it does not exist. */
+  value: T | null;
+  outcome: CacheOutcome;
+}
+
+/**
+ * One caching pattern over one kind of record: the only way application code reads or writes those records.
+ * Each app binds exactly one implementation with `CacheCoreModule.forRoot({ strategy })` and injects it by this
+ * class. Every implementation passes the same contract suite (`test/contract`): after a write is acknowledged,
+ * every read returns that write or a later one; a missing record reads as null; Redis being away never fails a read.
+ */
+export abstract class CacheStrategy<T extends CacheableRecord = CacheableRecord, C = unknown, U = unknown> {
+  abstract readonly pattern: PatternName;
+
+  abstract get(id: number): Promise<CacheRead<T>>;
+
+  abstract create(input: C): Promise<T>;
+
+  /** Applies `changes` (a full replacement or any subset of fields); throws `NotFoundError` for a missing id. */
+  abstract update(id: number, changes: U): Promise<T>;
+
+  /** Throws `NotFoundError` for a missing id. */
+  abstract remove(id: number): Promise<void>;
+
+  /** Counters that belong to this pattern only, merged into `GET /stats`. */
+  statsExtras(): Record<string, number | string | null> | Promise<Record<string, number | string | null>> {
+    return {};
+  }
+}

@@ -1,0 +1,26 @@
+/**
+ * Collapses concurrent calls for the same key into one: while a call for a key is in flight, later callers
+ * share its promise. `forget` detaches a key so that calls made after a write start afresh instead of
+ * joining a load that may have read the old row.
+ */
+export class SingleFlight<T> {
+  private readonly inFlight = new Map<string, Promise<T>>();
+
+  run(key: string, work: () => Promise<T>): Promise<T> {
+    const current = this.inFlight.get(key);
+    if (current !== undefined) return current;
+    const started = work().finally(() => {
+      if (this.inFlight.get(key) === started) this.inFlight.delete(key);
+    });
+    this.inFlight.set(key, started);
+    return started;
+  }
+
+  forget(key: string): void {
+    this.inFlight.delete(key);
+  }
+
+  get size(): number {
+    return this.inFlight.size;
+  }
+}

@@ -1,0 +1,191 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { randomBytes } from 'node:crypto';
+import type { CacheableRecord, CacheRead, PatternName } from '../../cache-strategy';
+import { RecordStore } from '../../record-store';
+import { RecordCache } from '../../redis/record-cache';
+import { SingleFlight } from '../../single-flight';
+import { CacheStats } from '../../stats/cache-stats';
+import { WriteThroughStrategy } from '../write-through.strategy';
+import { HotKeys } from './hot-keys';
+import { REFRESH_AHEAD_OPTIONS, type RefreshAheadOptions } from './refresh-ahead.options';
+import { shouldRefreshEarly } from './xfetch';
+
+export type RefreshOutcome = 'refreshed' | 'superseded' | 'gone' | 'failed' | 'unavailable';
+
+export type SweepResult =
+  | { status: 'swept'; hot: number; due: number; refreshed: number; failed: number }
+  | { status: 'locked' | 'busy' | 'unavailable' | 'failed' };
+
+/** Why a compare-and-delete: a sweep that overran its lock must not release the next holder's lock. */
+const RELEASE_LOCK = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
+interface LockCommands {
+  releaseLock(lock: string, token: string): Promise<number>;
+}
+
+const SWEEP_LOCK_TTL_MS = 30_000;
+
+/**
+ * Refresh-ahead: popular records are reloaded before they expire, so their readers never pay a miss, while
+ * cold records expire normally. A scheduled sweep (one instance at a time, under a Redis lock) reloads the hot
+ * keys whose remaining TTL fell below a threshold, at most `budget` per sweep; reads also refresh early with
+ * XFetch. "Hot" is a decayed access count in a capped Redis sorted set. Writes behave as write-through. A
+ * refresh fills under a lease that every write voids, so it never writes older data over a newer write nor
+ * brings back a deleted record. Consistency: read-your-writes; reads of hot keys are hits.
+ */
+@Injectable()
+export class RefreshAheadStrategy<T extends CacheableRecord, C, U> extends WriteThroughStrategy<T, C, U> {
+  override readonly pattern: PatternName = 'refresh-ahead';
+  private readonly logger = new Logger(RefreshAheadStrategy.name);
+  private readonly refreshes = new SingleFlight<RefreshOutcome>();
+  private readonly lockKey: string;
+  private sweeping = false;
+  /** Moving average of how long a reload takes: XFetch's delta. */
+  private loadTimeMs = 5;
+  private proactiveRefreshes = 0;
+  private earlyRefreshes = 0;
+  private refreshFailures = 0;
+  private sweeps = 0;
+  private hotItems = 0;
+
+  constructor(
+    cache: RecordCache,
+    store: RecordStore<T, C, U>,
+    stats: CacheStats,
+    private readonly hotKeys: HotKeys,
+    @Inject(REFRESH_AHEAD_OPTIONS) private readonly options: RefreshAheadOptions,
+  ) {
+    super(cache, store, stats);
+    this.lockKey = cache.keys.named('refresh:lock');
+    cache.redis.defineCommand('releaseLock', { numberOfKeys: 1, lua: RELEASE_LOCK });
+  }
+
+  override async get(id: number): Promise<CacheRead<T>> {
+    const read = await super.get(id);
+    if (read.value !== null) this.hotKeys.recordAccess(id);
+    return read;
+  }
+
+  /**
+   * Reloads `id` from Postgres and stores it under a lease with a fresh TTL. One refresh per key at a time;
+   * a failure (Postgres down) is counted and the cached value stays until it expires.
+   */
+  refresh(id: number): Promise<RefreshOutcome> {
+    return this.refreshes.run(String(id), () => this.reload(id));
+  }
+
+  /** One sweep: refresh the hot keys that are about to expire (or have), within the budget. */
+  async sweep(): Promise<SweepResult> {
+    if (this.sweeping) return { status: 'busy' };
+    if (!this.cache.available) return { status: 'unavailable' };
+    this.sweeping = true;
+    const token = randomBytes(8).toString('hex');
+    try {
+      const locked = await this.cache.redis.set(this.lockKey, token, 'PX', SWEEP_LOCK_TTL_MS, 'NX');
+      if (locked === null) return { status: 'locked' };
+      try {
+        return await this.sweepHotKeys();
+      } finally {
+        await (this.cache.redis as unknown as LockCommands).releaseLock(this.lockKey, token);
+      }
+    } catch (error) {
+      this.cache.failed(error);
+      this.logger.warn(`Sweep failed: ${(error as Error).message}`);
+      return { status: 'failed' };
+    } finally {
+      this.sweeping = false;
+    }
+  }
+
+  /** The hot set as `GET /hot-items` shows it. */
+  async hot(): Promise<{ hotItems: number[]; accessCounts: Record<string, number> }> {
+    const hot = await this.hotKeys.hottest();
+    return {
+      hotItems: hot.map((key) => key.id),
+      accessCounts: Object.fromEntries(hot.map((key) => [String(key.id), key.score])),
+    };
+  }
+
+  override statsExtras(): Record<string, number> {
+    const { reads, hits } = this.stats.snapshot();
+    return {
+      ...super.statsExtras(),
+      totalReads: reads,
+      cacheHits: hits,
+      cacheMisses: reads - hits,
+      proactiveRefreshes: this.proactiveRefreshes,
+      earlyRefreshes: this.earlyRefreshes,
+      refreshFailures: this.refreshFailures,
+      sweeps: this.sweeps,
+      hotItems: this.hotItems,
+    };
+  }
+
+  protected override async read(id: number): Promise<CacheRead<T>> {
+    const cached = await this.cache.lookupWithTtl<T>(id);
+    if (cached.kind === 'hit') {
+      if (cached.value !== null && shouldRefreshEarly(cached.ttlMs ?? -1, this.loadTimeMs, this.options.xfetchBeta)) {
+        this.earlyRefreshes += 1;
+        void this.refresh(id);
+      }
+      return { value: cached.value, outcome: 'HIT' };
+    }
+    const row = await this.load(id);
+    if (cached.kind === 'miss' && row !== null) await this.cache.fill(id, row, cached.lease);
+    return { value: row, outcome: cached.kind === 'miss' ? 'MISS' : 'BYPASS' };
+  }
+
+  private async sweepHotKeys(): Promise<SweepResult> {
+    this.sweeps += 1;
+    const hot = await this.hotKeys.hottest();
+    this.hotItems = hot.length;
+    const pipeline = this.cache.redis.pipeline();
+    for (const key of hot) pipeline.pttl(this.cache.keys.entry(key.id));
+    const ttls = ((await pipeline.exec()) ?? []).map(([error, ttl]) => (error ? null : (ttl as number)));
+    const refreshBelowMs = this.options.threshold * this.cache.fullTtlMs;
+    const due = hot
+      .filter((_, index) => {
+        const ttl = ttls[index];
+        return ttl === -2 || (ttl !== null && ttl !== undefined && ttl >= 0 && ttl < refreshBelowMs);
+      })
+      .slice(0, this.options.budget);
+    let refreshed = 0;
+    let failed = 0;
+    for (const key of due) {
+      const outcome = await this.refresh(key.id);
+      if (outcome === 'refreshed') refreshed += 1;
+      if (outcome === 'failed') failed += 1;
+    }
+    return { status: 'swept', hot: hot.length, due: due.length, refreshed, failed };
+  }
+
+  private async reload(id: number): Promise<RefreshOutcome> {
+    const lease = await this.cache.acquireLease(id);
+    if (lease === null) return 'unavailable';
+    let row: T | null;
+    try {
+      row = await this.load(id);
+    } catch (error) {
+      this.refreshFailures += 1;
+      this.logger.warn(`Refresh of ${id} failed, keeping the cached value: ${(error as Error).message}`);
+      return 'failed';
+    }
+    if (row === null) {
+      await this.hotKeys.forget(id).catch((error: unknown) => this.cache.failed(error));
+      return 'gone';
+    }
+    if (!(await this.cache.fill(id, row, lease))) return 'superseded';
+    this.proactiveRefreshes += 1;
+    return 'refreshed';
+  }
+
+  private async load(id: number): Promise<T | null> {
+    const started = performance.now();
+    const row = await this.store.findById(id);
+    this.stats.countDbRead();
+    this.loadTimeMs = 0.8 * this.loadTimeMs + 0.2 * (performance.now() - started);
+    return row;
+  }
+}

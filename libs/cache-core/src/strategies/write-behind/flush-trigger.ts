@@ -1,0 +1,91 @@
+import { InjectQueue } from '@nestjs/bullmq';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { Queue } from 'bullmq';
+import { WRITE_BEHIND_OPTIONS, WRITE_BEHIND_QUEUE, type WriteBehindOptions } from './write-behind.options';
+
+const FLUSH = 'flush';
+const NOW_TIMEOUT_MS = 1000;
+
+/**
+ * Asks the workers to flush, through BullMQ. Triggers are debounced into one delayed job per delay window,
+ * retried with exponential backoff and jitter when a flush
+ * fails (Postgres away); a job scheduler adds one every `flushIntervalMs` as a safety net, so a lost trigger
+ * only delays a flush. The changes themselves are in the change log, not in the jobs.
+ */
+@Injectable()
+export class FlushTrigger {
+  private readonly logger = new Logger(FlushTrigger.name);
+  private lastTrigger = 0;
+  private unsettled?: Promise<void>;
+
+  constructor(
+    @InjectQueue(WRITE_BEHIND_QUEUE) private readonly queue: Queue,
+    @Inject(WRITE_BEHIND_OPTIONS) private readonly options: WriteBehindOptions,
+  ) {}
+
+  /** After a change: flush within `batchDelayMs`, together with whatever else arrives meanwhile. */
+  soon(): void {
+    // One trigger per delay window from this process is enough: the job flushes everything pending by then.
+    const now = Date.now();
+    // And none while an earlier one has not settled (BullMQ's connection still reconnecting): no pile-up.
+    if (now - this.lastTrigger < this.options.batchDelayMs || this.unsettled !== undefined) return;
+    this.lastTrigger = now;
+    this.add('flush', this.options.batchDelayMs).catch((error: unknown) =>
+      this.logger.warn(`Flush trigger lost: ${String(error)}`),
+    );
+  }
+
+  /** Flush as soon as a worker is free. */
+  /**
+   * Flush as soon as a worker is free. Waits at most `NOW_TIMEOUT_MS` for BullMQ to take the job: the change
+   * log, not the job, holds the changes, and callers that must see them flushed drain directly meanwhile.
+   */
+  async now(): Promise<void> {
+    const added = this.add('flush-now', 0).catch((error: unknown) =>
+      this.logger.warn(`Flush trigger lost: ${String(error)}`),
+    );
+    await Promise.race([added, new Promise((resolve) => setTimeout(resolve, NOW_TIMEOUT_MS).unref())]);
+  }
+
+  async schedule(): Promise<void> {
+    await this.queue.upsertJobScheduler(
+      'flush-tick',
+      { every: this.options.flushIntervalMs },
+      { name: FLUSH, opts: this.jobOptions() },
+    );
+  }
+
+  async close(): Promise<void> {
+    await this.queue.close();
+  }
+
+  /**
+   * A delayed trigger is deduplicated for as long as its delay (one waiting job however many changes arrive);
+   * an immediate one is not, so it never waits behind a delayed one.
+   */
+  private add(dedupId: string, delay: number): Promise<void> {
+    const deduplication = delay > 0 ? { deduplication: { id: dedupId, ttl: delay } } : {};
+    const added = this.queue
+      .add(FLUSH, {}, { ...this.jobOptions(), delay, ...deduplication })
+      .then(() => undefined)
+      .finally(() => {
+        if (this.unsettled === added) this.unsettled = undefined;
+      });
+    this.unsettled = added;
+    return added;
+  }
+
+  private jobOptions(): {
+    attempts: number;
+    backoff: { type: 'exponential'; delay: number; jitter: number };
+    removeOnComplete: boolean;
+    removeOnFail: number;
+  } {
+    return {
+      attempts: 20,
+      backoff: { type: 'exponential', delay: this.options.backoffMs, jitter: 0.5 },
+      removeOnComplete: true,
+      removeOnFail: 100,
+    };
+  }
+}

@@ -1,0 +1,199 @@
+import 'reflect-metadata';
+import { plainToInstance, Transform } from 'class-transformer';
+import {
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsNumber,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  Min,
+  MinLength,
+  validateSync,
+} from 'class-validator';
+import { InvalidConfigError } from '../errors/invalid-config.error';
+
+export const HTTP_ADAPTERS = ['express', 'fastify'] as const;
+export type HttpAdapterName = (typeof HTTP_ADAPTERS)[number];
+
+/** Reads the raw string (implicit conversion would already have turned "false" into true). */
+const toBoolean = ({ obj, key }: { obj: Record<string, unknown>; key: string }): unknown => {
+  const raw = obj[key];
+  if (raw === 'true' || raw === '1' || raw === true) return true;
+  if (raw === 'false' || raw === '0' || raw === false) return false;
+  return raw;
+};
+
+/**
+ * Every environment variable the apps read, validated once at start.
+ * Defaults work against Postgres and Redis on localhost with their stock ports.
+ */
+export class AppConfig {
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(65535)
+  PORT?: number;
+
+  @IsString()
+  HOST: string = '0.0.0.0';
+
+  @Matches(/^postgres(ql)?:\/\/.+/, { message: 'DATABASE_URL must be a postgres:// URL' })
+  DATABASE_URL: string = 'postgres://postgres@localhost:5432/caching_patterns';
+
+  /** Postgres schema that holds this app's tables; defaults to the pattern name. */
+  @IsOptional()
+  @Matches(/^[a-z_][a-z0-9_]{0,62}$/, { message: 'DATABASE_SCHEMA must be a lower-case SQL identifier' })
+  DATABASE_SCHEMA?: string;
+
+  @IsInt()
+  @Min(1)
+  @Max(200)
+  DATABASE_POOL_SIZE: number = 10;
+
+  /** Upper bound for connecting to Postgres and for any one statement. */
+  @IsInt()
+  @Min(100)
+  DATABASE_TIMEOUT_MS: number = 5000;
+
+  @Matches(/^rediss?:\/\/.+/, { message: 'REDIS_URL must be a redis:// URL' })
+  REDIS_URL: string = 'redis://localhost:6379';
+
+  /** Every cache key of this app starts with it; defaults to `<pattern>:`. */
+  @IsOptional()
+  @IsString()
+  @MinLength(1)
+  REDIS_KEY_PREFIX?: string;
+
+  /** How long a cache command may take before the request goes on without Redis. */
+  @IsInt()
+  @Min(5)
+  @Max(10000)
+  REDIS_COMMAND_TIMEOUT_MS: number = 100;
+
+  @IsInt()
+  @Min(1)
+  CACHE_TTL_SECONDS: number = 300;
+
+  /** Fraction of the TTL taken off at random, so keys filled together do not expire together. */
+  @IsNumber()
+  @Min(0)
+  @Max(0.9)
+  CACHE_TTL_JITTER: number = 0.1;
+
+  /** How long an id that does not exist is remembered as absent (read-through). */
+  @IsInt()
+  @Min(1)
+  NEGATIVE_TTL_SECONDS: number = 30;
+
+  @IsIn(HTTP_ADAPTERS)
+  HTTP_ADAPTER: HttpAdapterName = 'express';
+
+  /** Refresh-ahead: sweep interval in ms (0 turns the scheduled sweep off). */
+  @IsInt()
+  @Min(0)
+  REFRESH_INTERVAL_MS: number = 5000;
+
+  /** Refresh-ahead: refresh a hot key when less than this fraction of its TTL is left. */
+  @IsNumber()
+  @Min(0.01)
+  @Max(0.99)
+  REFRESH_THRESHOLD: number = 0.25;
+
+  /** Refresh-ahead: at most this many Postgres reloads per sweep. */
+  @IsInt()
+  @Min(1)
+  REFRESH_BUDGET: number = 100;
+
+  /** Refresh-ahead: the hot set keeps at most this many ids. */
+  @IsInt()
+  @Min(1)
+  HOT_KEYS_MAX: number = 1000;
+
+  /** Refresh-ahead: an id's access count halves every this many seconds without reads. */
+  @IsNumber()
+  @Min(1)
+  HOT_HALF_LIFE_SECONDS: number = 300;
+
+  /** Refresh-ahead: decayed accesses an id needs to count as hot. */
+  @IsNumber()
+  @Min(0)
+  HOT_MIN_SCORE: number = 2;
+
+  /** Refresh-ahead: XFetch beta for early refresh on reads; 0 turns it off. */
+  @IsNumber()
+  @Min(0)
+  XFETCH_BETA: number = 1;
+
+  /** Write-behind: `all` serves HTTP and flushes, `api` only serves, `worker` only flushes (no HTTP). */
+  @IsIn(['all', 'api', 'worker'])
+  WRITE_BEHIND_ROLE: 'all' | 'api' | 'worker' = 'all';
+
+  /** Write-behind: changes per Postgres statement. */
+  @IsInt()
+  @Min(1)
+  @Max(10000)
+  WRITE_BEHIND_BATCH_SIZE: number = 500;
+
+  /** Write-behind: how long a change waits for others to join its batch, in ms. */
+  @IsInt()
+  @Min(0)
+  WRITE_BEHIND_BATCH_DELAY_MS: number = 100;
+
+  /** Write-behind: a flush is scheduled at least this often, in ms (safety net for lost triggers). */
+  @IsInt()
+  @Min(100)
+  WRITE_BEHIND_FLUSH_INTERVAL_MS: number = 1000;
+
+  /** Write-behind: failures before a change goes to the dead-letter list. */
+  @IsInt()
+  @Min(1)
+  WRITE_BEHIND_MAX_ATTEMPTS: number = 5;
+
+  /** Write-behind: first retry delay of a failed change, doubling per attempt with jitter, in ms. */
+  @IsInt()
+  @Min(1)
+  WRITE_BEHIND_BACKOFF_MS: number = 500;
+
+  /** Write-behind: a claimed change not acknowledged within this time is flushed again, in ms. */
+  @IsInt()
+  @Min(100)
+  WRITE_BEHIND_CLAIM_TIMEOUT_MS: number = 30000;
+
+  /** When set, admin endpoints require `Authorization: Bearer <ADMIN_TOKEN>`. */
+  @IsOptional()
+  @IsString()
+  @MinLength(8)
+  ADMIN_TOKEN?: string;
+
+  @Transform(toBoolean)
+  @IsBoolean()
+  SWAGGER_ENABLED: boolean = true;
+
+  @IsIn(['fatal', 'error', 'warn', 'log', 'debug', 'verbose'])
+  LOG_LEVEL: 'fatal' | 'error' | 'warn' | 'log' | 'debug' | 'verbose' = 'log';
+}
+
+/**
+ * Validates an environment (by default `process.env`) into an {@link AppConfig}.
+ * Throws {@link InvalidConfigError} listing every bad variable, never just the first.
+ */
+export function loadAppConfig(env: Record<string, string | undefined> = process.env): AppConfig {
+  const known = Object.keys(new AppConfig()).concat(['PORT', 'DATABASE_SCHEMA', 'REDIS_KEY_PREFIX', 'ADMIN_TOKEN']);
+  const present = Object.fromEntries(
+    Object.entries(env).filter(([key, value]) => known.includes(key) && value !== undefined && value !== ''),
+  );
+  const config = plainToInstance(AppConfig, present, { enableImplicitConversion: true, exposeDefaultValues: true });
+  const errors = validateSync(config, { whitelist: false, forbidUnknownValues: true });
+  if (errors.length > 0) {
+    throw new InvalidConfigError(
+      errors.map(
+        (error) =>
+          `${error.property}=${JSON.stringify(env[error.property])}: ${Object.values(error.constraints ?? {}).join('; ')}`,
+      ),
+    );
+  }
+  return config;
+}

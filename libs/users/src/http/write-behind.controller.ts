@@ -1,0 +1,91 @@
+import { ChangeLog, type DeadLetter, FlushProcessor, FlushTrigger } from '@app/cache-core';
+import { AdminTokenGuard } from '@app/common';
+import {
+  Body,
+  Controller,
+  Get,
+  HttpCode,
+  HttpStatus,
+  Post,
+  Query,
+  Res,
+  ServiceUnavailableException,
+  UseGuards,
+} from '@nestjs/common';
+import { ApiBearerAuth, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { ArrayMaxSize, IsArray, IsInt, IsOptional, Max, Min } from 'class-validator';
+
+const WAIT_LIMIT_MS = 30_000;
+
+interface StatusWriter {
+  status(code: number): unknown;
+}
+
+export class ReplayDto {
+  /** Ids to replay; all dead letters when absent. */
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(10_000)
+  @IsInt({ each: true })
+  @Min(1, { each: true })
+  @Max(2_147_483_647, { each: true })
+  ids?: number[];
+}
+
+@ApiTags('write-behind')
+@Controller()
+export class WriteBehindController {
+  constructor(
+    private readonly trigger: FlushTrigger,
+    private readonly log: ChangeLog,
+    private readonly processor: FlushProcessor,
+  ) {}
+
+  /**
+   * Starts a flush now: 202. With `?wait=true`, 200 once every change accepted before this request is in
+   * Postgres (dead letters aside), or 503 if that takes more than 30 s.
+   */
+  @Post('flush')
+  @HttpCode(200)
+  @ApiQuery({ name: 'wait', required: false, type: Boolean })
+  async flush(
+    @Query('wait') wait: string | undefined,
+    @Res({ passthrough: true }) response: StatusWriter,
+  ): Promise<object> {
+    const acceptedBefore = Date.now();
+    await this.trigger.now();
+    if (wait !== 'true') {
+      response.status(HttpStatus.ACCEPTED);
+      return { flushing: true };
+    }
+    const deadline = acceptedBefore + WAIT_LIMIT_MS;
+    while (!(await this.log.flushedUpTo(acceptedBefore))) {
+      if (Date.now() > deadline)
+        throw new ServiceUnavailableException('Not flushed within 30 s; Postgres may be unreachable');
+      // Not picked up within a second: flush here too (a no-op in an `api`-only process).
+      if (Date.now() - acceptedBefore > 1000) await this.processor.drainDirectly().catch(() => undefined);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const { pendingWrites, deadLettered } = await this.log.stats();
+    return { flushed: true, pendingWrites, deadLettered };
+  }
+
+  /** Changes that failed `WRITE_BEHIND_MAX_ATTEMPTS` times, with the reason. */
+  @Get('dead-letters')
+  @UseGuards(AdminTokenGuard)
+  @ApiBearerAuth()
+  deadLetters(): Promise<DeadLetter[]> {
+    return this.log.deadLetters();
+  }
+
+  /** Sends dead letters (all, or `ids`) back to be flushed. */
+  @Post('dead-letters/replay')
+  @HttpCode(200)
+  @UseGuards(AdminTokenGuard)
+  @ApiBearerAuth()
+  async replay(@Body() body: ReplayDto): Promise<{ replayed: number }> {
+    const replayed = await this.log.replay(body.ids);
+    if (replayed > 0) await this.trigger.now();
+    return { replayed };
+  }
+}

@@ -1,0 +1,156 @@
+import { ConflictError, NotFoundError, translateDatabaseErrors } from '@app/common';
+import { type DeletedRecord, WriteBehindStore } from '@app/cache-core';
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import {
+  type NewUser,
+  type UserChanges,
+  type UserRecord,
+  type UserRow,
+  toUserRecord,
+  userNotFoundMessage,
+} from './user.record';
+
+const COLUMNS = 'id, name, email, age, version, created_at, updated_at';
+const CHANGEABLE: (keyof NewUser)[] = ['name', 'email', 'age'];
+
+/** Users in Postgres: the system of record every strategy reads and writes through. */
+@Injectable()
+export class UserStore extends WriteBehindStore<UserRecord, NewUser, UserChanges> {
+  readonly entityName = 'user';
+
+  constructor(private readonly dataSource: DataSource) {
+    super();
+  }
+
+  async findById(id: number): Promise<UserRecord | null> {
+    const rows = await this.query<UserRow>(`SELECT ${COLUMNS} FROM users WHERE id = $1`, [id]);
+    return rows[0] === undefined ? null : toUserRecord(rows[0]);
+  }
+
+  async insert(input: NewUser): Promise<UserRecord> {
+    const rows = await this.query<UserRow>(
+      `INSERT INTO users (name, email, age) VALUES ($1, $2, $3) RETURNING ${COLUMNS}`,
+      [input.name, input.email, input.age],
+      input.email,
+    );
+    return toUserRecord(rows[0]!);
+  }
+
+  /** One statement: the changed fields, `version + 1` and `updated_at`, returning the new row. */
+  async update(id: number, changes: UserChanges): Promise<UserRecord> {
+    const fields = CHANGEABLE.filter((field) => changes[field] !== undefined);
+    const assignments = fields.map((field, index) => `${field} = $${index + 2}`);
+    const rows = await this.query<UserRow>(
+      `UPDATE users SET ${[...assignments, 'version = version + 1', 'updated_at = now()'].join(', ')}
+       WHERE id = $1 RETURNING ${COLUMNS}`,
+      [id, ...fields.map((field) => changes[field])],
+      changes.email,
+    );
+    if (rows[0] === undefined) throw new NotFoundError(userNotFoundMessage(id));
+    return toUserRecord(rows[0]);
+  }
+
+  async delete(id: number): Promise<void> {
+    const rows = await this.query<{ id: number }>(`DELETE FROM users WHERE id = $1 RETURNING id`, [id]);
+    if (rows.length === 0) throw new NotFoundError(userNotFoundMessage(id));
+  }
+
+  async reserveIds(count: number): Promise<number[]> {
+    const rows = await this.query<{ id: number }>(
+      `SELECT nextval(pg_get_serial_sequence('users', 'id'))::integer AS id FROM generate_series(1, $1)`,
+      [count],
+    );
+    return rows.map((row) => row.id);
+  }
+
+  build(id: number, input: NewUser, now: Date): UserRecord {
+    const at = now.toISOString();
+    return { id, name: input.name, email: input.email, age: input.age, version: 1, createdAt: at, updatedAt: at };
+  }
+
+  merge(current: UserRecord, changes: UserChanges, now: Date): UserRecord {
+    const changed = Object.fromEntries(
+      CHANGEABLE.filter((field) => changes[field] !== undefined).map((field) => [field, changes[field]]),
+    );
+    return { ...current, ...changed, version: current.version + 1, updatedAt: now.toISOString() };
+  }
+
+  uniqueKey(record: UserRecord): string {
+    return record.email.toLowerCase();
+  }
+
+  uniqueConflict(key: string): ConflictError {
+    return new ConflictError(`Email ${key} is already taken`);
+  }
+
+  async uniqueKeyOwner(key: string): Promise<number | null> {
+    const rows = await this.query<{ id: number }>('SELECT id FROM users WHERE lower(email) = $1', [key]);
+    return rows[0]?.id ?? null;
+  }
+
+  /**
+   * One transaction: versioned upserts (a row changes only if the incoming version is newer, and a deleted id
+   * is never inserted again), then deletes that leave a tombstone. Repeating a batch changes nothing.
+   */
+  async applyBatch(upserts: UserRecord[], deletes: DeletedRecord[]): Promise<void> {
+    await translateDatabaseErrors(
+      async () => {
+        const runner = this.dataSource.createQueryRunner();
+        try {
+          await runner.startTransaction();
+          if (upserts.length > 0) {
+            await runner.query(
+              `INSERT INTO users (id, name, email, age, version, created_at, updated_at)
+             SELECT v.* FROM unnest($1::int[], $2::varchar[], $3::varchar[], $4::int[], $5::int[], $6::timestamptz[], $7::timestamptz[])
+               AS v(id, name, email, age, version, created_at, updated_at)
+             WHERE NOT EXISTS (SELECT 1 FROM user_tombstones t WHERE t.id = v.id)
+             ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, email = EXCLUDED.email, age = EXCLUDED.age,
+               version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
+             WHERE users.version < EXCLUDED.version`,
+              [
+                upserts.map((user) => user.id),
+                upserts.map((user) => user.name),
+                upserts.map((user) => user.email),
+                upserts.map((user) => user.age),
+                upserts.map((user) => user.version),
+                upserts.map((user) => user.createdAt),
+                upserts.map((user) => user.updatedAt),
+              ],
+            );
+          }
+          if (deletes.length > 0) {
+            const ids = deletes.map((deleted) => deleted.id);
+            await runner.query('DELETE FROM users WHERE id = ANY($1::int[])', [ids]);
+            await runner.query(
+              `INSERT INTO user_tombstones (id, version) SELECT * FROM unnest($1::int[], $2::int[]) ON CONFLICT (id) DO NOTHING`,
+              [ids, deletes.map((deleted) => deleted.version)],
+            );
+          }
+          await runner.commitTransaction();
+        } catch (error) {
+          if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
+          throw error;
+        } finally {
+          await runner.release();
+        }
+      },
+      () => new ConflictError('Email is already taken'),
+    );
+  }
+
+  private query<R>(sql: string, parameters: unknown[], email?: string): Promise<R[]> {
+    return translateDatabaseErrors(
+      async () => {
+        const runner = this.dataSource.createQueryRunner();
+        try {
+          const result = await runner.query(sql, parameters, true);
+          return result.records as R[];
+        } finally {
+          await runner.release();
+        }
+      },
+      () => new ConflictError(`Email ${email ?? ''} is already taken`),
+    );
+  }
+}

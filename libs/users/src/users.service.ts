@@ -1,0 +1,35 @@
+import { CacheOutcome, CacheStats, CacheStrategy } from '@app/cache-core';
+import { NotFoundError } from '@app/common';
+import { BadRequestException, Injectable } from '@nestjs/common';
+import type { NewUser, UserChanges, UserRecord } from './user/user.record';
+import { userNotFoundMessage } from './user/user.record';
+
+/** Users through the app's one caching strategy, timed into the app's stats. */
+@Injectable()
+export class UsersService {
+  constructor(
+    private readonly strategy: CacheStrategy<UserRecord, NewUser, UserChanges>,
+    private readonly stats: CacheStats,
+  ) {}
+
+  async get(id: number): Promise<{ user: UserRecord; outcome: CacheOutcome }> {
+    const read = await this.stats.timeRead(() => this.strategy.get(id));
+    if (read.value === null) throw new NotFoundError(userNotFoundMessage(id));
+    return { user: read.value, outcome: read.outcome };
+  }
+
+  create(input: NewUser): Promise<UserRecord> {
+    return this.stats.timeWrite(() => this.strategy.create(input));
+  }
+
+  update(id: number, changes: UserChanges): Promise<UserRecord> {
+    if (Object.values(changes).every((value) => value === undefined)) {
+      throw new BadRequestException('Send at least one of name, email, age');
+    }
+    return this.stats.timeWrite(() => this.strategy.update(id, changes));
+  }
+
+  remove(id: number): Promise<void> {
+    return this.stats.timeWrite(() => this.strategy.remove(id));
+  }
+}

@@ -1,0 +1,173 @@
+#!/usr/bin/env node
+// `npm start`: make sure Postgres and Redis answer, build, then run every app in nest-cli.json side by side.
+// Services are looked for at DATABASE_URL and REDIS_URL; when they do not answer they are started with Docker
+// Compose if a Docker engine runs, else from local `postgres` / `redis-server` binaries with their data under
+// .local/ (git-ignored), else this stops and says what to install.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join, resolve } from 'node:path';
+
+const root = resolve(import.meta.dirname, '..');
+const local = join(root, '.local');
+const databaseUrl = new URL(process.env.DATABASE_URL ?? 'postgres://postgres@localhost:5432/caching_patterns');
+const redisUrl = new URL(process.env.REDIS_URL ?? 'redis://localhost:6379');
+const services = {
+  postgres: { host: databaseUrl.hostname, port: Number(databaseUrl.port || 5432) },
+  redis: { host: redisUrl.hostname, port: Number(redisUrl.port || 6379) },
+};
+
+const log = (message) => process.stdout.write(`[start] ${message}\n`);
+
+function answers({ host, port }) {
+  return new Promise((done) => {
+    const socket = connect({ host, port, timeout: 1000 });
+    socket.once('connect', () => (socket.destroy(), done(true)));
+    socket.once('timeout', () => (socket.destroy(), done(false)));
+    socket.once('error', () => done(false));
+  });
+}
+
+async function waitFor(name, service, seconds = 60) {
+  for (let i = 0; i < seconds * 4; i += 1) {
+    if (await answers(service)) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${name} did not answer on ${service.host}:${service.port} within ${seconds} s`);
+}
+
+function run(command, args, options = {}) {
+  const result = spawnSync(command, args, { stdio: 'inherit', cwd: root, ...options });
+  return result.status === 0;
+}
+
+function which(binary, extraDirs = []) {
+  const dirs = [...(process.env.PATH ?? '').split(':'), ...extraDirs];
+  return dirs.map((dir) => join(dir, binary)).find((path) => existsSync(path));
+}
+
+function postgresBinDirs() {
+  const base = '/usr/lib/postgresql';
+  if (!existsSync(base)) return [];
+  return readdirSync(base)
+    .sort((a, b) => Number(b) - Number(a))
+    .map((version) => join(base, version, 'bin'));
+}
+
+function startLocalPostgres() {
+  const initdb = which('initdb', postgresBinDirs());
+  const pgCtl = which('pg_ctl', postgresBinDirs());
+  if (!initdb || !pgCtl) return false;
+  if (process.getuid?.() === 0) {
+    log('Postgres refuses to run as root; start it as a service instead (see README).');
+    return false;
+  }
+  const data = join(local, 'postgres');
+  if (!existsSync(join(data, 'PG_VERSION'))) {
+    mkdirSync(local, { recursive: true });
+    if (!run(initdb, ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8'])) return false;
+  }
+  const options = `-p ${services.postgres.port} -c listen_addresses=${services.postgres.host} -k ${local}`;
+  return run(pgCtl, ['-D', data, '-o', options, '-l', join(local, 'postgres.log'), '-w', 'start']);
+}
+
+function startLocalRedis() {
+  const redisServer = which('redis-server');
+  if (!redisServer) return false;
+  const data = join(local, 'redis');
+  mkdirSync(data, { recursive: true });
+  return run(redisServer, [
+    '--port',
+    String(services.redis.port),
+    '--bind',
+    services.redis.host,
+    '--daemonize',
+    'yes',
+    '--dir',
+    data,
+    '--appendonly',
+    'yes',
+    '--appendfsync',
+    'everysec',
+    '--logfile',
+    join(local, 'redis.log'),
+  ]);
+}
+
+async function ensureServices() {
+  const down = [];
+  for (const [name, service] of Object.entries(services)) {
+    if (await answers(service)) log(`${name} answers on ${service.host}:${service.port}`);
+    else down.push(name);
+  }
+  if (down.length === 0) return;
+  const dockerEngine = spawnSync('docker', ['info'], { stdio: 'ignore' }).status === 0;
+  if (dockerEngine) {
+    log(`starting ${down.join(' and ')} with Docker Compose`);
+    if (!run('docker', ['compose', 'up', '-d', '--wait', ...down])) throw new Error('docker compose up failed');
+  } else {
+    for (const name of down) {
+      log(`starting ${name} from local binaries, data in .local/`);
+      const started = name === 'postgres' ? startLocalPostgres() : startLocalRedis();
+      if (!started) {
+        throw new Error(
+          `${name} is not answering on ${services[name].host}:${services[name].port}, no Docker engine is running, ` +
+            `and no usable local ${name === 'postgres' ? 'PostgreSQL (initdb, pg_ctl)' : 'redis-server'} was found.\n` +
+            `Install Docker, or PostgreSQL 15+ and Redis 7 (e.g. apt install postgresql redis-server), ` +
+            `or point ${name === 'postgres' ? 'DATABASE_URL' : 'REDIS_URL'} at a running server.`,
+        );
+      }
+    }
+  }
+  for (const name of down) await waitFor(name, services[name]);
+}
+
+function startApps() {
+  const cli = JSON.parse(readFileSync(join(root, 'nest-cli.json'), 'utf8'));
+  const apps = Object.entries(cli.projects).filter(([, project]) => project.type === 'application');
+  const children = apps.map(([name, project]) => {
+    const entry = join(root, 'dist', `${project.entryFile}.js`);
+    const child = spawn(process.execPath, ['--enable-source-maps', entry], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    for (const stream of [child.stdout, child.stderr]) {
+      let pending = '';
+      stream.on('data', (chunk) => {
+        const lines = (pending + chunk).split('\n');
+        pending = lines.pop() ?? '';
+        for (const line of lines) process.stdout.write(`[${name}] ${line}\n`);
+      });
+    }
+    child.on('exit', (code, signal) => log(`${name} exited (${signal ?? code})`));
+    return child;
+  });
+  let stopping = false;
+  const stop = (signal) => {
+    if (stopping) return;
+    stopping = true;
+    for (const child of children) child.kill(signal);
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  let running = children.length;
+  for (const child of children) {
+    child.on('exit', (code) => {
+      running -= 1;
+      if (code !== 0 && !stopping) process.exitCode = 1;
+      if (running === 0) process.exit();
+    });
+  }
+  log(`running ${apps.map(([name]) => name).join(', ')}; Ctrl-C stops them all`);
+}
+
+try {
+  await ensureServices();
+  log('building');
+  if (!run(process.execPath, [join(root, 'node_modules', '@nestjs', 'cli', 'bin', 'nest.js'), 'build']))
+    process.exit(1);
+  startApps();
+} catch (error) {
+  process.stderr.write(`[start] ${error.message}\n`);
+  process.exit(1);
+}
