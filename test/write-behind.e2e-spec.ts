@@ -24,7 +24,7 @@ const MANUAL_FLUSH = { WRITE_BEHIND_BATCH_DELAY_MS: '600000', WRITE_BEHIND_FLUSH
 async function bootFlushDone(t: TestApp): Promise<void> {
   const queue = t.app.get<Queue>(getQueueToken(WRITE_BEHIND_QUEUE));
   await waitFor(async () => {
-    const counts = await queue.getJobCounts('wait', 'active', 'prioritized', 'paused');
+    const counts = await queue.getJobCounts('wait', 'active', 'prioritized');
     if (Object.values(counts).some((count) => count > 0)) return false;
     const soon = Date.now() + 60_000;
     return (await queue.getDelayed()).every((job) => job.timestamp + job.delay > soon);
