@@ -20,6 +20,11 @@ export class SingleFlight<T> {
     this.inFlight.delete(key);
   }
 
+  /** Detaches every key, e.g. after the whole cache was emptied. */
+  forgetAll(): void {
+    this.inFlight.clear();
+  }
+
   get size(): number {
     return this.inFlight.size;
   }

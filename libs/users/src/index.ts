@@ -11,3 +11,4 @@ export * from './refresh-ahead.providers';
 export * from './http/hot-items.controller';
 export * from './write-behind.providers';
 export * from './http/write-behind.controller';
+export * from './http/health.controller';

@@ -162,6 +162,34 @@ export class AppConfig {
   @Min(100)
   WRITE_BEHIND_CLAIM_TIMEOUT_MS: number = 30000;
 
+  /** Blog: posts seeded on first start, when the table is empty (0 seeds nothing). */
+  @IsInt()
+  @Min(0)
+  @Max(10_000_000)
+  BLOG_SEED_POSTS: number = 500_000;
+
+  /** Blog: posts per cached chunk of the full list (by id range); a write rebuilds only its chunk. */
+  @IsInt()
+  @Min(100)
+  @Max(100_000)
+  BLOG_CHUNK_SIZE: number = 5000;
+
+  /** Blog: how long list chunks and pages stay in Redis, in seconds. */
+  @IsInt()
+  @Min(1)
+  BLOG_LIST_TTL_SECONDS: number = 3600;
+
+  /** Blog: chunks built at once on a miss or a warm (Postgres builds the JSON, one core per chunk). */
+  @IsInt()
+  @Min(1)
+  @Max(16)
+  BLOG_BUILD_CONCURRENCY: number = 2;
+
+  /** Blog: build every list chunk at start, so the first full read is a hit. */
+  @Transform(toBoolean)
+  @IsBoolean()
+  BLOG_WARM_ON_START: boolean = true;
+
   /** When set, admin endpoints require `Authorization: Bearer <ADMIN_TOKEN>`. */
   @IsOptional()
   @IsString()

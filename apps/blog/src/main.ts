@@ -1,0 +1,3 @@
+import { startBlogApp } from '@app/blog';
+
+void startBlogApp();

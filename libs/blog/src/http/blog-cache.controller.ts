@@ -1,0 +1,33 @@
+import { RecordCache } from '@app/cache-core';
+import { AdminTokenGuard } from '@app/common';
+import { Controller, HttpCode, Post, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiNoContentResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { PostListCache } from '../list/post-list.cache';
+
+@ApiTags('admin')
+@ApiBearerAuth()
+@UseGuards(AdminTokenGuard)
+@Controller('cache')
+export class BlogCacheController {
+  constructor(
+    private readonly cache: RecordCache,
+    private readonly list: PostListCache,
+  ) {}
+
+  /** Deletes the blog's keys only (SCAN by prefix, never KEYS), so the next reads are misses. */
+  @Post('clear')
+  @HttpCode(204)
+  @ApiNoContentResponse()
+  async clear(): Promise<void> {
+    await this.cache.clear();
+    this.list.cleared();
+  }
+
+  /** Builds every list chunk not in Redis yet; answers once they are all there. */
+  @Post('warm')
+  @HttpCode(200)
+  @ApiOkResponse({ description: '{ chunks, built, ms }' })
+  warm(): Promise<{ chunks: number; built: number; ms: number }> {
+    return this.list.warm();
+  }
+}

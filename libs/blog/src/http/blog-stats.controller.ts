@@ -1,0 +1,34 @@
+import { CacheStats, CacheStrategy } from '@app/cache-core';
+import { Controller, Get } from '@nestjs/common';
+import { ApiTags } from '@nestjs/swagger';
+import { PostListCache } from '../list/post-list.cache';
+
+@ApiTags('stats')
+@Controller('stats')
+export class BlogStatsController {
+  constructor(
+    private readonly strategy: CacheStrategy,
+    private readonly stats: CacheStats,
+    private readonly list: PostListCache,
+  ) {}
+
+  /**
+   * Single-post counters and latencies (as in the pattern apps), the list cache's counters, and this process'
+   * memory: `maxRssBytes` is the peak resident set since start, which shows whether streaming stayed bounded.
+   */
+  @Get()
+  get(): Record<string, unknown> {
+    const memory = process.memoryUsage();
+    return {
+      app: 'blog',
+      pattern: this.strategy.pattern,
+      ...this.stats.snapshot(),
+      list: this.list.snapshot(),
+      memory: {
+        rssBytes: memory.rss,
+        heapUsedBytes: memory.heapUsed,
+        maxRssBytes: process.resourceUsage().maxRSS * 1024,
+      },
+    };
+  }
+}

@@ -1,0 +1,116 @@
+import { ParseIdPipe } from '@app/common';
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  HttpCode,
+  Logger,
+  Param,
+  Post,
+  Put,
+  Query,
+  Req,
+  Res,
+  ValidationPipe,
+} from '@nestjs/common';
+import { ApiHeader, ApiNoContentResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import Negotiator from 'negotiator';
+import type { IncomingHttpHeaders } from 'node:http';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { PostListCache } from '../list/post-list.cache';
+import { CreatePostDto, ListPostsQuery, PostDto, toPostDto, UpdatePostDto } from '../post/post.dto';
+import { PostsService } from '../posts.service';
+import { type AnyResponse, type HeaderWriter, takeRawResponse } from './raw-response';
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+const DEFAULT_PAGE_SIZE = 100;
+
+@ApiTags('posts')
+@Controller('posts')
+export class PostsController {
+  private readonly logger = new Logger(PostsController.name);
+
+  constructor(
+    private readonly posts: PostsService,
+    private readonly lists: PostListCache,
+  ) {}
+
+  /**
+   * Without parameters: every post, as one JSON array streamed chunk by chunk (gzip when the client accepts
+   * it, straight from Redis). With `limit` and/or `after`: one page, and a `Link` header to the next.
+   */
+  @Get()
+  @ApiOkResponse({ type: [PostDto] })
+  @ApiHeader({ name: 'X-Cache', description: 'HIT, MISS, PARTIAL (some list chunks rebuilt) or BYPASS (Redis away)' })
+  @ApiHeader({ name: 'X-Cache-Chunks', description: 'Full list: chunks found in Redis / chunks in the list' })
+  @ApiHeader({ name: 'Link', description: 'Pages: <…?limit=N&after=ID>; rel="next", absent on the last page' })
+  async list(
+    @Query(new ValidationPipe({ transform: true, whitelist: true, forbidNonWhitelisted: true }))
+    query: ListPostsQuery,
+    @Req() request: { headers: IncomingHttpHeaders },
+    @Res() response: AnyResponse,
+  ): Promise<void> {
+    if (query.limit !== undefined || query.after !== undefined) {
+      const limit = query.limit ?? DEFAULT_PAGE_SIZE;
+      const page = await this.lists.page(query.after ?? 0, limit);
+      const raw = takeRawResponse(response);
+      raw.writeHead(200, {
+        'Content-Type': JSON_TYPE,
+        'X-Cache': page.outcome,
+        ...(page.next === null ? {} : { Link: `</posts?limit=${limit}&after=${page.next}>; rel="next"` }),
+      });
+      raw.end(page.body);
+      return;
+    }
+    const gzipped = new Negotiator(request).encoding(['gzip', 'identity']) === 'gzip';
+    const full = await this.lists.full();
+    const raw = takeRawResponse(response);
+    raw.writeHead(200, {
+      'Content-Type': JSON_TYPE,
+      Vary: 'Accept-Encoding',
+      'X-Cache': full.outcome,
+      'X-Cache-Chunks': `${full.cachedChunks}/${full.chunks}`,
+      ...(gzipped ? { 'Content-Encoding': 'gzip' } : {}),
+    });
+    try {
+      await pipeline(Readable.from(full.body(gzipped), { objectMode: false }), raw);
+    } catch (error) {
+      // A client that hangs up half way is normal; anything else cut the response short, which the client sees.
+      if ((error as { code?: string }).code !== 'ERR_STREAM_PREMATURE_CLOSE') {
+        this.logger.warn(`Full list cut short: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  @Get(':id')
+  @ApiOkResponse({ type: PostDto })
+  @ApiHeader({ name: 'X-Cache', description: 'HIT, MISS, or BYPASS when Redis is unavailable' })
+  async get(
+    @Param('id', ParseIdPipe) id: number,
+    @Res({ passthrough: true }) response: HeaderWriter,
+  ): Promise<PostDto> {
+    const { post, outcome } = await this.posts.get(id);
+    response.header('X-Cache', outcome);
+    return toPostDto(post);
+  }
+
+  @Post()
+  async create(@Body() body: CreatePostDto): Promise<PostDto> {
+    return toPostDto(await this.posts.create(body));
+  }
+
+  /** A partial update, as in the seed: send any non-empty subset of title, content, author. */
+  @Put(':id')
+  async update(@Param('id', ParseIdPipe) id: number, @Body() body: UpdatePostDto): Promise<PostDto> {
+    return toPostDto(await this.posts.update(id, body));
+  }
+
+  @Delete(':id')
+  @HttpCode(204)
+  @ApiNoContentResponse()
+  async remove(@Param('id', ParseIdPipe) id: number): Promise<void> {
+    await this.posts.remove(id);
+  }
+}

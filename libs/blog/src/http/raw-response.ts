@@ -1,0 +1,21 @@
+import type { ServerResponse } from 'node:http';
+
+/** Either adapter's response object: both Express and Fastify have `header(name, value)`. */
+export interface HeaderWriter {
+  header(name: string, value: string): unknown;
+}
+
+/** Express' response is Node's own; Fastify's reply wraps it in `raw`. */
+export type AnyResponse = ServerResponse | { raw: ServerResponse; hijack(): unknown };
+
+/**
+ * Node's response, for writing a stream by hand on either adapter. On Fastify the reply is hijacked first, so
+ * Fastify does not answer a second time.
+ */
+export function takeRawResponse(response: AnyResponse): ServerResponse {
+  if ('hijack' in response) {
+    response.hijack();
+    return response.raw;
+  }
+  return response;
+}

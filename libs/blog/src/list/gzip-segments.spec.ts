@@ -1,0 +1,41 @@
+import { randomBytes } from 'node:crypto';
+import { crc32, gunzipSync } from 'node:zlib';
+import { compressSegment, crc32Combine, GzipAssembler, inflateSegment, isEmptySegment } from './gzip-segments';
+
+describe('gzip segments', () => {
+  it('combines CRC-32s as if computed over the joined bytes', () => {
+    for (const [a, b] of [
+      [randomBytes(1), randomBytes(1)],
+      [randomBytes(1000), randomBytes(77_777)],
+      [Buffer.from('hello '), Buffer.from('world')],
+    ] as const) {
+      expect(crc32Combine(crc32(a), crc32(b), b.length)).toBe(crc32(Buffer.concat([a, b])));
+    }
+    expect(crc32Combine(crc32('abc'), 0, 0)).toBe(crc32('abc'));
+  });
+
+  it('lays independently compressed segments end to end as one gzip member any decoder reads', async () => {
+    const texts = ['[', '{"id":1,"title":"é ✓"}', ',', 'x'.repeat(100_000), ']'];
+    const segments = await Promise.all(texts.map((text) => compressSegment(text)));
+    const gzip = new GzipAssembler();
+    const member = Buffer.concat([gzip.header(), ...segments.map((segment) => gzip.segment(segment)), gzip.trailer()]);
+    expect(gunzipSync(member).toString()).toBe(texts.join(''));
+    // One member: nothing follows the trailer, so decoders that stop after the first member lose nothing.
+    expect(member.subarray(0, 2)).toEqual(Buffer.from([0x1f, 0x8b]));
+    expect(member.indexOf(Buffer.from([0x1f, 0x8b, 0x08]), 1)).toBe(-1);
+  });
+
+  it('joins parts with commas, in pieces, whatever their number', async () => {
+    const parts = Array.from({ length: 5000 }, (_, i) => `{"id":${i},"pad":"${'p'.repeat(i % 300)}"}`);
+    const segment = await compressSegment(parts);
+    expect((await inflateSegment(segment)).toString()).toBe(parts.join(','));
+    expect(segment.readUInt32BE(4)).toBe(Buffer.byteLength(parts.join(',')));
+  });
+
+  it('inflates a stored segment back to its text and knows an empty one', async () => {
+    const segment = await compressSegment('{"a":1},{"b":2}');
+    expect((await inflateSegment(segment)).toString()).toBe('{"a":1},{"b":2}');
+    expect(isEmptySegment(await compressSegment(''))).toBe(true);
+    expect(isEmptySegment(segment)).toBe(false);
+  });
+});

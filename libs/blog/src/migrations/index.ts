@@ -1,0 +1,4 @@
+import { CreatePosts1732290000000 } from './1732290000000-create-posts';
+
+/** In the order they run. */
+export const POST_MIGRATIONS = [CreatePosts1732290000000];
