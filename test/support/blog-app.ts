@@ -1,0 +1,118 @@
+import { BlogAppModule, blogIsolation } from '@app/blog';
+import { type AppConfig, createApp, loadAppConfig } from '@app/common';
+import type { INestApplication } from '@nestjs/common';
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { Redis } from 'ioredis';
+import { Client } from 'pg';
+import request from 'supertest';
+import { type AdapterName, deleteKeys, uniqueName } from './test-app';
+
+/** The blog app on a private schema and key prefix, listening on a free port, plus direct clients. */
+export interface BlogTestApp {
+  app: INestApplication;
+  config: AppConfig;
+  schema: string;
+  prefix: string;
+  url: string;
+  redis: Redis;
+  db: Client;
+  http(): ReturnType<typeof request>;
+  close(): Promise<void>;
+}
+
+/** Every post as the API writes it, by id, straight from Postgres. */
+export const POSTS_AS_JSON = `SELECT id, title, content, author,
+  to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "createdAt",
+  to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "updatedAt"
+  FROM posts ORDER BY id`;
+
+export async function startBlogTestApp(
+  options: { adapter?: AdapterName; env?: Record<string, string> } = {},
+): Promise<BlogTestApp> {
+  const name = uniqueName('blog');
+  const config = loadAppConfig({
+    ...process.env,
+    DATABASE_SCHEMA: name,
+    REDIS_KEY_PREFIX: `${name}:`,
+    HTTP_ADAPTER: options.adapter ?? 'express',
+    LOG_LEVEL: 'error',
+    BLOG_SEED_POSTS: '2500',
+    BLOG_CHUNK_SIZE: '500',
+    BLOG_WARM_ON_START: 'false',
+    ...options.env,
+  });
+  const { schema, keyPrefix } = blogIsolation(config);
+  const app = await createApp(BlogAppModule.forRoot(config), config, { title: 'blog', description: 'test' });
+  await app.listen(0, '127.0.0.1');
+  const address = app.getHttpServer().address() as { port: number };
+  const redis = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  const db = new Client({ connectionString: config.DATABASE_URL, options: `-c search_path=${schema}` });
+  await db.connect();
+  return {
+    app,
+    config,
+    schema,
+    prefix: keyPrefix,
+    url: `http://127.0.0.1:${address.port}`,
+    redis,
+    db,
+    http: () => request(app.getHttpServer()),
+    close: async () => {
+      await app.close();
+      await db.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await db.end();
+      await deleteKeys(redis, `${keyPrefix}*`).catch(() => undefined);
+      redis.disconnect();
+    },
+  };
+}
+
+export interface RawResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  /** The bytes as sent: not decompressed. */
+  body: Buffer;
+}
+
+/** A GET that keeps the body exactly as the server sent it (supertest would gunzip it). */
+export function rawGet(url: string, headers: Record<string, string> = {}): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    httpRequest(url, { headers }, (response) => {
+      const parts: Buffer[] = [];
+      response.on('data', (part: Buffer) => parts.push(part));
+      response.on('end', () =>
+        resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(parts) }),
+      );
+      response.on('error', reject);
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
+/**
+ * Starts a GET, reads about `bytes` of the body, then drops the connection: a client that leaves half way.
+ * Resolves with how much it read.
+ */
+export function getAndHangUp(url: string, bytes: number, headers: Record<string, string> = {}): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const outgoing = httpRequest(url, { headers }, (response) => {
+      let read = 0;
+      response.on('data', (part: Buffer) => {
+        read += part.length;
+        if (read >= bytes) {
+          outgoing.destroy();
+          resolve(read);
+        }
+      });
+      response.on('end', () => reject(new Error(`the whole body (${read} bytes) came before ${bytes}`)));
+    });
+    outgoing.on('error', () => undefined);
+    outgoing.end();
+  });
+}
+
+/** The `rel="next"` target of a `Link` header, if any. */
+export function nextLink(link: string | undefined): string | undefined {
+  return link === undefined ? undefined : /^<([^>]+)>; rel="next"$/.exec(link)?.[1];
+}
