@@ -1,7 +1,8 @@
 import { BlogAppModule, blogIsolation } from '@app/blog';
 import { type AppConfig, createApp, loadAppConfig } from '@app/common';
 import type { INestApplication } from '@nestjs/common';
-import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { Client } from 'pg';
 import request from 'supertest';
@@ -44,7 +45,7 @@ export async function startBlogTestApp(
   const { schema, keyPrefix } = blogIsolation(config);
   const app = await createApp(BlogAppModule.forRoot(config), config, { title: 'blog', description: 'test' });
   await app.listen(0, '127.0.0.1');
-  const address = app.getHttpServer().address() as { port: number };
+  const address = (app.getHttpServer() as Server).address() as AddressInfo;
   const redis = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
   const db = new Client({ connectionString: config.DATABASE_URL, options: `-c search_path=${schema}` });
   await db.connect();
