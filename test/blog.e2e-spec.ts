@@ -15,7 +15,7 @@ interface Post {
 
 const GZIP = { 'Accept-Encoding': 'gzip' };
 /** Every key the list cache uses for chunk `c`'s data (the generation key beside it is not data). */
-const chunkKey = (t: BlogTestApp, chunk: number): string => `${t.prefix}{list:${chunk}}`;
+const chunkKey = (t: BlogTestApp, chunk: number): string => `${t.prefix}{list:${t.config.BLOG_CHUNK_SIZE}:${chunk}}`;
 
 async function table(t: BlogTestApp): Promise<Post[]> {
   return (await t.db.query<Post>(POSTS_AS_JSON)).rows;

@@ -24,6 +24,9 @@ export interface ListPage {
   next: number | null;
 }
 
+/** Cached chunks read ahead of the one being sent. */
+const READ_AHEAD = 16;
+
 /** The JSON around the chunks, compressed once (see `gzip-segments.ts` for how the pieces join). */
 const PUNCTUATION = Promise.all(['[', ',', ']'].map((text) => compressSegment(text)));
 
@@ -96,6 +99,10 @@ export class PostListCache implements BeforeApplicationShutdown {
   private readonly owed = new Set<number>();
   private closing = false;
   private warming?: Promise<unknown>;
+  private warmingNow = false;
+  /** Builds running, and those waiting for one of the `concurrency` slots (Postgres builds the JSON). */
+  private building = 0;
+  private readonly buildQueue: (() => void)[] = [];
   private readonly counters: ListCounters = {
     fullLists: { HIT: 0, MISS: 0, PARTIAL: 0, BYPASS: 0 },
     pages: { HIT: 0, MISS: 0, BYPASS: 0 },
@@ -126,7 +133,7 @@ export class PostListCache implements BeforeApplicationShutdown {
   }
 
   chunkKey(chunk: number): string {
-    return this.keys.named(`{list:${chunk}}`);
+    return this.listKey(String(chunk));
   }
 
   /** Opens the full list. Throws (before anything is sent) when Postgres is needed and away. */
@@ -134,7 +141,8 @@ export class PostListCache implements BeforeApplicationShutdown {
     const useCache = await this.cacheUsable();
     const maxId = useCache ? await this.cachedMaxId() : await this.store.maxId();
     const chunks = Math.ceil(maxId / this.chunkSize);
-    const cachedChunks = useCache && chunks > 0 ? await this.countCached(chunks) : 0;
+    const missing = useCache ? await this.missingChunks(chunks) : Array.from({ length: chunks }, (_, chunk) => chunk);
+    const cachedChunks = chunks - missing.length;
     const outcome: ListOutcome = !useCache
       ? 'BYPASS'
       : cachedChunks === chunks
@@ -143,15 +151,24 @@ export class PostListCache implements BeforeApplicationShutdown {
           ? 'MISS'
           : 'PARTIAL';
     this.counters.fullLists[outcome] += 1;
+    // Start every missing chunk now (at most `concurrency` build at once): after a write, the one chunk it
+    // touched is rebuilt while the cached ones stream, not after them. Built chunks are small (compressed).
+    const early = new Map<number, Promise<Buffer>>();
+    for (const chunk of missing) {
+      const build = useCache ? this.builds.run(String(chunk), () => this.build(chunk, true)) : this.build(chunk, false);
+      // A client that leaves early leaves builds behind; they still fill Redis, and must not fail unhandled.
+      build.catch(() => undefined);
+      early.set(chunk, build);
+    }
     // Read the first chunk now, so a Postgres outage is a 503 rather than a response cut after its headers.
-    const first = chunks > 0 ? this.chunk(0, useCache) : undefined;
-    if (first !== undefined) await first;
-    return { outcome, chunks, cachedChunks, body: (gzipped) => this.stream(chunks, useCache, gzipped, first) };
+    if (chunks > 0) early.set(0, early.get(0) ?? this.chunk(0, useCache));
+    await early.get(0);
+    return { outcome, chunks, cachedChunks, body: (gzipped) => this.stream(chunks, useCache, gzipped, early) };
   }
 
   /** One page: `limit` posts after id `after`, from Redis when no write touched its chunks since it was cached. */
   async page(after: number, limit: number): Promise<ListPage> {
-    const key = this.keys.named(`list:page:${after}:${limit}`);
+    const key = this.listKey(`page:${after}:${limit}`);
     if (!(await this.cacheUsable())) return this.countPage(await this.buildPage(after, limit), 'BYPASS');
     try {
       const cached = await this.redis.get(key);
@@ -217,7 +234,9 @@ export class PostListCache implements BeforeApplicationShutdown {
 
   /** Warms in the background (at start); shutdown waits for the chunk in hand. */
   warmInBackground(): void {
+    this.warmingNow = true;
     this.warming = this.warm()
+      .finally(() => (this.warmingNow = false))
       .then(({ chunks, built, ms }) =>
         this.logger.log(`List cache warm: ${built} of ${chunks} chunks built in ${ms} ms`),
       )
@@ -229,9 +248,10 @@ export class PostListCache implements BeforeApplicationShutdown {
     this.builds.forgetAll();
   }
 
-  snapshot(): ListCounters & { chunkSize: number; owedInvalidations: number } {
+  snapshot(): ListCounters & { chunkSize: number; owedInvalidations: number; warming: boolean } {
     return {
       ...this.counters,
+      warming: this.warmingNow,
       fullLists: { ...this.counters.fullLists },
       pages: { ...this.counters.pages },
       chunkSize: this.chunkSize,
@@ -248,7 +268,7 @@ export class PostListCache implements BeforeApplicationShutdown {
     chunks: number,
     useCache: boolean,
     gzipped: boolean,
-    first: Promise<Buffer> | undefined,
+    early: Map<number, Promise<Buffer>>,
   ): AsyncGenerator<Buffer> {
     this.counters.activeStreams += 1;
     try {
@@ -258,20 +278,17 @@ export class PostListCache implements BeforeApplicationShutdown {
         gzipped ? gzip.segment(segment) : inflateSegment(segment);
       if (gzipped) yield gzip.header();
       yield await emit(open);
-      // Keep `concurrency` chunks in flight: Postgres builds the next ones while this one is sent.
+      // Cached chunks are read a few ahead, so Redis round trips overlap with sending.
       const ahead: Promise<Buffer>[] = [];
       let requested = 0;
-      const request = (): void => {
-        const chunk = requested;
-        requested += 1;
-        const read = chunk === 0 && first !== undefined ? first : this.chunk(chunk, useCache);
-        // A client that leaves early leaves reads behind; their failures must not go unhandled.
-        read.catch(() => undefined);
-        ahead.push(read);
-      };
       let written = 0;
       for (let chunk = 0; chunk < chunks; chunk += 1) {
-        while (requested < chunks && ahead.length < this.concurrency + 1) request();
+        while (requested < chunks && ahead.length < READ_AHEAD) {
+          const read = early.get(requested) ?? this.chunk(requested, useCache);
+          read.catch(() => undefined);
+          ahead.push(read);
+          requested += 1;
+        }
         const segment = await ahead.shift()!;
         if (isEmptySegment(segment)) continue;
         if (written > 0) yield await emit(comma);
@@ -303,6 +320,19 @@ export class PostListCache implements BeforeApplicationShutdown {
   }
 
   private async build(chunk: number, store: boolean): Promise<Buffer> {
+    if (this.building < this.concurrency) this.building += 1;
+    else await new Promise<void>((resolve) => this.buildQueue.push(resolve));
+    try {
+      return await this.buildNow(chunk, store);
+    } finally {
+      // Hand the slot to the next build in line, or free it.
+      const next = this.buildQueue.shift();
+      if (next) next();
+      else this.building -= 1;
+    }
+  }
+
+  private async buildNow(chunk: number, store: boolean): Promise<Buffer> {
     const tokens = store ? await this.readGenerations([this.generationKey(chunk)]) : null;
     const compressed = await compressSegment(
       this.store.rangeJson(chunk * this.chunkSize + 1, (chunk + 1) * this.chunkSize),
@@ -332,7 +362,7 @@ export class PostListCache implements BeforeApplicationShutdown {
 
   /** The highest id, from Redis or (under the list-end generation) from Postgres. */
   private async cachedMaxId(): Promise<number> {
-    const key = this.keys.named('{list:end}');
+    const key = this.listKey('end');
     try {
       const cached = await this.redis.get(key);
       if (cached !== null) return Number(cached);
@@ -346,18 +376,30 @@ export class PostListCache implements BeforeApplicationShutdown {
     return maxId;
   }
 
-  private async countCached(chunks: number): Promise<number> {
+  /** The chunks not in Redis (one pipelined EXISTS per chunk); all of them when Redis fails. */
+  private async missingChunks(chunks: number): Promise<number[]> {
+    const all = Array.from({ length: chunks }, (_, chunk) => chunk);
     try {
-      let cached = 0;
-      for (let from = 0; from < chunks; from += 1000) {
-        const keys = Array.from({ length: Math.min(1000, chunks - from) }, (_, i) => this.chunkKey(from + i));
-        cached += await this.redis.exists(...keys);
-      }
-      return cached;
+      const pipeline = this.redis.pipeline();
+      for (const chunk of all) pipeline.exists(this.chunkKey(chunk));
+      const results = (await pipeline.exec()) ?? [];
+      return all.filter((chunk) => {
+        const [error, exists] = results[chunk] ?? [new Error('no reply'), 0];
+        if (error) throw error;
+        return exists === 0;
+      });
     } catch (error) {
       this.cache.failed(error);
-      return 0;
+      return all;
     }
+  }
+
+  /**
+   * Every list key names the chunk size: chunks and page dependencies cut at another size (an older
+   * configuration, another instance) are different keys, never mistaken for these.
+   */
+  private listKey(name: string): string {
+    return this.keys.named(`{list:${this.chunkSize}:${name}}`);
   }
 
   private generationKey(chunk: number): string {
@@ -365,7 +407,7 @@ export class PostListCache implements BeforeApplicationShutdown {
   }
 
   private endGenerationKey(): string {
-    return this.keys.named('{list:end}:gen');
+    return `${this.listKey('end')}:gen`;
   }
 
   /** The current tokens of `keys` (creating missing ones), or null when Redis is away (then nothing is stored). */
@@ -404,9 +446,7 @@ export class PostListCache implements BeforeApplicationShutdown {
     if (this.owed.size === 0 || !this.cache.available) return;
     const chunks = [...this.owed];
     const keys = chunks.flatMap((chunk) =>
-      chunk === -1
-        ? [this.endGenerationKey(), this.keys.named('{list:end}')]
-        : [this.generationKey(chunk), this.chunkKey(chunk)],
+      chunk === -1 ? [this.endGenerationKey(), this.listKey('end')] : [this.generationKey(chunk), this.chunkKey(chunk)],
     );
     try {
       await this.redis.invalidateList(keys.length, ...keys, randomBytes(8).toString('hex'));

@@ -1,6 +1,8 @@
 import { RecordStore } from '@app/cache-core';
 import { translateDatabaseErrors } from '@app/common';
 import { Injectable } from '@nestjs/common';
+import type { PoolClient } from 'pg';
+import QueryStream from 'pg-query-stream';
 import { DataSource } from 'typeorm';
 import { type NewPost, POST_FIELDS, type PostChanges, type PostRecord } from './post.record';
 
@@ -17,6 +19,9 @@ const COLUMNS = `id, title, content, author, version, ${iso('created_at')} AS "c
 const POST_JSON = `'{"id":' || id || ',"title":' || to_json(title) || ',"content":' || to_json(content)
   || ',"author":' || to_json(author) || ',"createdAt":"' || ${iso('created_at')}
   || '","updatedAt":"' || ${iso('updated_at')} || '"}'`;
+
+/** Rows per cursor fetch: big enough that a chunk takes few round trips, small enough to stay young garbage. */
+const CURSOR_BATCH = 500;
 
 /** Posts in Postgres: single rows for the cache-aside strategy, plus the range reads the list cache is built from. */
 @Injectable()
@@ -70,8 +75,11 @@ export class PostStore extends RecordStore<PostRecord, NewPost, PostChanges> {
   async *rangeJson(from: number, to: number): AsyncGenerator<string> {
     const runner = this.dataSource.createQueryRunner();
     try {
-      const rows = await translateDatabaseErrors(() =>
-        runner.stream(`SELECT ${POST_JSON} AS json FROM posts WHERE id BETWEEN $1 AND $2 ORDER BY id`, [from, to]),
+      const client = (await translateDatabaseErrors(() => runner.connect())) as PoolClient;
+      const rows = client.query(
+        new QueryStream(`SELECT ${POST_JSON} AS json FROM posts WHERE id BETWEEN $1 AND $2 ORDER BY id`, [from, to], {
+          batchSize: CURSOR_BATCH,
+        }),
       );
       try {
         for await (const row of rows as AsyncIterable<{ json: string }>) yield row.json;
