@@ -122,12 +122,13 @@ describe(`blog streaming ${POSTS.toLocaleString('en-US')} posts from the built a
     expect(listBytes).toBeGreaterThan(POSTS * 900);
     expect(gzipHit.bytes).toBeLessThan(listBytes / 20);
     const peakGrowth = (await stats()).memory.maxRssBytes - before;
-    // Holding the list once would take `listBytes` (twice, as a string and as the bytes sent).
+    // Holding the list once would take at least `listBytes` (twice, as a string and as the bytes sent); the
+    // margin below that is for garbage the collector has not returned yet, which depends on its timing.
     process.stdout.write(
       `blog streaming: list ${(listBytes / 1e6).toFixed(0)} MB (gzip ${(gzipHit.bytes / 1e6).toFixed(1)} MB), ` +
         `RSS ${(before / 1e6).toFixed(0)} MB at start, peak growth ${(peakGrowth / 1e6).toFixed(0)} MB\n`,
     );
-    expect(peakGrowth).toBeLessThan(listBytes / 2);
+    expect(peakGrowth).toBeLessThan(listBytes * 0.6);
   });
 
   it('survives clients that hang up half way: no crash, no stream or connection left behind, same list after', async () => {
