@@ -9,3 +9,5 @@ export * from './database/database.module';
 export * from './database/ensure-database';
 export * from './bootstrap/create-app';
 export * from './database/database-errors';
+export * from './database/query-rows';
+export * from './http/header-writer';

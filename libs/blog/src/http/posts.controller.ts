@@ -1,4 +1,4 @@
-import { ParseIdPipe } from '@app/common';
+import { type HeaderWriter, ParseIdPipe } from '@app/common';
 import {
   Body,
   Controller,
@@ -22,7 +22,7 @@ import { pipeline } from 'node:stream/promises';
 import { PostListCache } from '../list/post-list.cache';
 import { CreatePostDto, ListPostsQuery, PostDto, toPostDto, UpdatePostDto } from '../post/post.dto';
 import { PostsService } from '../posts.service';
-import { type AnyResponse, type HeaderWriter, takeRawResponse } from './raw-response';
+import { type AnyResponse, takeRawResponse } from './raw-response';
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 const DEFAULT_PAGE_SIZE = 100;

@@ -1,10 +1,5 @@
 import type { ServerResponse } from 'node:http';
 
-/** Either adapter's response object: both Express and Fastify have `header(name, value)`. */
-export interface HeaderWriter {
-  header(name: string, value: string): unknown;
-}
-
 /** Express' response is Node's own; Fastify's reply wraps it in `raw`. */
 export type AnyResponse = ServerResponse | { raw: ServerResponse; hijack(): unknown };
 

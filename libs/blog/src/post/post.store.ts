@@ -1,5 +1,5 @@
 import { RecordStore } from '@app/cache-core';
-import { translateDatabaseErrors } from '@app/common';
+import { queryRows, translateDatabaseErrors } from '@app/common';
 import { Injectable } from '@nestjs/common';
 import type { PoolClient } from 'pg';
 import QueryStream from 'pg-query-stream';
@@ -100,14 +100,6 @@ export class PostStore extends RecordStore<PostRecord, NewPost, PostChanges> {
   }
 
   private query<R>(sql: string, parameters: unknown[]): Promise<R[]> {
-    return translateDatabaseErrors(async () => {
-      const runner = this.dataSource.createQueryRunner();
-      try {
-        const result = await runner.query(sql, parameters, true);
-        return result.records as R[];
-      } finally {
-        await runner.release();
-      }
-    });
+    return queryRows<R>(this.dataSource, sql, parameters);
   }
 }

@@ -1,13 +1,8 @@
-import { ParseIdPipe } from '@app/common';
+import { type HeaderWriter, ParseIdPipe } from '@app/common';
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Put, Res } from '@nestjs/common';
 import { ApiHeader, ApiNoContentResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { CreateUserDto, PatchUserDto, ReplaceUserDto, toUserDto, UserDto } from '../user/user.dto';
 import { UsersService } from '../users.service';
-
-/** Either adapter's response object: both Express and Fastify have `header(name, value)`. */
-interface HeaderWriter {
-  header(name: string, value: string): unknown;
-}
 
 @ApiTags('users')
 @Controller('users')

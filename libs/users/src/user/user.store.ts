@@ -1,4 +1,4 @@
-import { ConflictError, NotFoundError, translateDatabaseErrors } from '@app/common';
+import { ConflictError, NotFoundError, queryRows, translateDatabaseErrors } from '@app/common';
 import { type DeletedRecord, WriteBehindStore } from '@app/cache-core';
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
@@ -140,16 +140,10 @@ export class UserStore extends WriteBehindStore<UserRecord, NewUser, UserChanges
   }
 
   private query<R>(sql: string, parameters: unknown[], email?: string): Promise<R[]> {
-    return translateDatabaseErrors(
-      async () => {
-        const runner = this.dataSource.createQueryRunner();
-        try {
-          const result = await runner.query(sql, parameters, true);
-          return result.records as R[];
-        } finally {
-          await runner.release();
-        }
-      },
+    return queryRows<R>(
+      this.dataSource,
+      sql,
+      parameters,
       () => new ConflictError(`Email ${email ?? ''} is already taken`),
     );
   }

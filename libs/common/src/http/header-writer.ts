@@ -1,0 +1,4 @@
+/** Either adapter's response object: both Express and Fastify have `header(name, value)`. */
+export interface HeaderWriter {
+  header(name: string, value: string): unknown;
+}
