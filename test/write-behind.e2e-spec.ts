@@ -182,9 +182,11 @@ describe('write-behind when Redis is unreachable', () => {
       const refused = await t.http().post('/users').send(newUser()).expect(503);
       expect(refused.body).toEqual({
         statusCode: 503,
-        message: expect.stringMatching(/cannot be made durable/),
+        message: expect.stringMatching(/cannot be made durable.*not applied; repeating it is safe/),
         error: 'Service Unavailable',
+        outcome: 'not-applied',
       });
+      expect(refused.headers['retry-after']).toBe('1');
       await t.http().patch(`/users/${user.id}`).send({ age: 9 }).expect(503);
       await t.http().get(`/users/${user.id}`).expect(503);
       proxy.restore();

@@ -49,6 +49,7 @@ export class BlogAppModule {
           redisUrl: config.REDIS_URL,
           keyPrefix,
           commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
+          writeTimeoutMs: config.REDIS_WRITE_TIMEOUT_MS,
           ttlSeconds: config.CACHE_TTL_SECONDS,
           ttlJitter: config.CACHE_TTL_JITTER,
           negativeTtlSeconds: config.NEGATIVE_TTL_SECONDS,

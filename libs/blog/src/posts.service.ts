@@ -1,5 +1,5 @@
 import { CacheOutcome, CacheStats, CacheStrategy } from '@app/cache-core';
-import { NotFoundError } from '@app/common';
+import { NotFoundError, type WriteOptions } from '@app/common';
 import { BadRequestException, Injectable } from '@nestjs/common';
 import { PostListCache } from './list/post-list.cache';
 import { type NewPost, POST_FIELDS, type PostChanges, type PostRecord } from './post/post.record';
@@ -22,28 +22,28 @@ export class PostsService {
     return { post: read.value, outcome: read.outcome };
   }
 
-  create(input: NewPost): Promise<PostRecord> {
+  create(input: NewPost, options?: WriteOptions<PostRecord>): Promise<PostRecord> {
     return this.stats.timeWrite(async () => {
-      const post = await this.strategy.create(input);
+      const post = await this.strategy.create(input, options);
       await this.list.invalidate(post.id, true);
       return post;
     });
   }
 
-  update(id: number, changes: PostChanges): Promise<PostRecord> {
+  update(id: number, changes: PostChanges, options?: WriteOptions<PostRecord>): Promise<PostRecord> {
     if (POST_FIELDS.every((field) => changes[field] === undefined)) {
       throw new BadRequestException(`Send at least one of ${POST_FIELDS.join(', ')}`);
     }
     return this.stats.timeWrite(async () => {
-      const post = await this.strategy.update(id, changes);
+      const post = await this.strategy.update(id, changes, options);
       await this.list.invalidate(id, false);
       return post;
     });
   }
 
-  remove(id: number): Promise<void> {
+  remove(id: number, options?: WriteOptions<PostRecord>): Promise<void> {
     return this.stats.timeWrite(async () => {
-      await this.strategy.remove(id);
+      await this.strategy.remove(id, options);
       await this.list.invalidate(id, false);
     });
   }

@@ -1,3 +1,4 @@
+import { IdempotencyLedger } from '@app/common';
 import {
   ConfigurableModuleBuilder,
   type DynamicModule,
@@ -54,10 +55,12 @@ const { ConfigurableModuleClass } = new ConfigurableModuleBuilder<CacheCoreOptio
         },
         { provide: RecordStore, useExisting: extras.store },
         { provide: CacheStrategy, useClass: extras.strategy },
+        { provide: IdempotencyLedger, useExisting: CacheStrategy },
         ...extras.providers,
       ],
       exports: [
         CacheStrategy,
+        IdempotencyLedger,
         CacheStats,
         RecordCache,
         CacheKeys,

@@ -5,6 +5,8 @@ export interface CacheCoreOptions {
   keyPrefix: string;
   /** A cache command slower than this fails, and the request goes on without Redis. */
   commandTimeoutMs: number;
+  /** The same for commands on the write path, whose timeout leaves a write's outcome unknown. */
+  writeTimeoutMs: number;
   ttlSeconds: number;
   /** Fraction of the TTL taken off at random (0.1 = up to 10% shorter). */
   ttlJitter: number;

@@ -1,3 +1,5 @@
+import type { IdempotencyClaim, IdempotencyLedger, StoredOutcome, WriteOptions } from '@app/common';
+
 /** The five patterns this project implements, one app each. */
 export const PATTERNS = ['cache-aside', 'read-through', 'write-through', 'write-behind', 'refresh-ahead'] as const;
 /** A pattern, or `no-cache`: the baseline the benchmark compares them with. */
@@ -24,18 +26,29 @@ export interface CacheRead<T> {
  * class. Every implementation passes the same contract suite (`test/contract`): after a write is acknowledged,
  * every read returns that write or a later one; a missing record reads as null; Redis being away never fails a read.
  */
-export abstract class CacheStrategy<T extends CacheableRecord = CacheableRecord, C = unknown, U = unknown> {
+export abstract class CacheStrategy<
+  T extends CacheableRecord = CacheableRecord,
+  C = unknown,
+  U = unknown,
+> implements IdempotencyLedger {
   abstract readonly pattern: PatternName;
 
   abstract get(id: number): Promise<CacheRead<T>>;
 
-  abstract create(input: C): Promise<T>;
+  /** `options.idempotency`: the answer is recorded atomically with the write (see `WriteOptions`). */
+  abstract create(input: C, options?: WriteOptions<T>): Promise<T>;
 
-  /** Applies `changes` (a full replacement or any subset of fields); throws `NotFoundError` for a missing id. */
-  abstract update(id: number, changes: U): Promise<T>;
+  /**
+   * Applies `changes` (a full replacement or any subset of fields); throws `NotFoundError` for a missing id and
+   * `PreconditionFailedError` when `options.ifMatch` does not name the current version (checked atomically).
+   */
+  abstract update(id: number, changes: U, options?: WriteOptions<T>): Promise<T>;
 
-  /** Throws `NotFoundError` for a missing id. */
-  abstract remove(id: number): Promise<void>;
+  /** Throws `NotFoundError` for a missing id, `PreconditionFailedError` as {@link update}. */
+  abstract remove(id: number, options?: WriteOptions<T>): Promise<void>;
+
+  /** The answer stored for an idempotent write, where this pattern stores them. */
+  abstract storedOutcome(claim: IdempotencyClaim): Promise<StoredOutcome | null>;
 
   /** Counters that belong to this pattern only, merged into `GET /stats`. */
   statsExtras(): Record<string, number | string | null> | Promise<Record<string, number | string | null>> {

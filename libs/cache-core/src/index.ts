@@ -23,4 +23,5 @@ export * from './strategies/write-behind/flush-trigger';
 export * from './strategies/write-behind/write-behind-flusher';
 export * from './strategies/write-behind/flush.processor';
 export * from './strategies/write-behind/write-behind.strategy';
+export * from './strategies/write-behind/idempotency-records';
 export * from './strategies/no-cache.strategy';

@@ -1,4 +1,10 @@
-import { NotFoundError } from '@app/common';
+import {
+  type IdempotencyClaim,
+  NotFoundError,
+  PreconditionFailedError,
+  type StoredOutcome,
+  type WriteOptions,
+} from '@app/common';
 import type { CacheableRecord } from './cache-strategy';
 
 /**
@@ -12,15 +18,32 @@ export abstract class RecordStore<T extends CacheableRecord = CacheableRecord, C
 
   abstract findById(id: number): Promise<T | null>;
 
-  abstract insert(input: C): Promise<T>;
+  /** Inserts; with `options.idempotency`, stores the answer in the same transaction. */
+  abstract insert(input: C, options?: WriteOptions<T>): Promise<T>;
 
-  /** Applies the changes and increments `version` in one statement; returns the new row. */
-  abstract update(id: number, changes: U): Promise<T>;
+  /**
+   * Applies the changes and increments `version` in one statement, only if the version is one of
+   * `options.ifMatch` when given (else `PreconditionFailedError`); returns the new row.
+   */
+  abstract update(id: number, changes: U, options?: WriteOptions<T>): Promise<T>;
 
-  abstract delete(id: number): Promise<void>;
+  /** Deletes, under the same `ifMatch` condition as {@link update}. */
+  abstract delete(id: number, options?: WriteOptions<T>): Promise<void>;
+
+  /** The answer an idempotent write stored in Postgres, if any. */
+  abstract storedOutcome(claim: IdempotencyClaim): Promise<StoredOutcome | null>;
 
   /** The error for a missing record, e.g. `User 42 not found`. */
   notFound(id: number): NotFoundError {
-    return new NotFoundError(`${this.entityName.charAt(0).toUpperCase()}${this.entityName.slice(1)} ${id} not found`);
+    return new NotFoundError(`${this.displayName} ${id} not found`);
+  }
+
+  /** The error for a write whose `If-Match` no longer holds. */
+  preconditionFailed(id: number): PreconditionFailedError {
+    return new PreconditionFailedError(`${this.displayName} ${id} has changed since that ETag; read it again`);
+  }
+
+  private get displayName(): string {
+    return `${this.entityName.charAt(0).toUpperCase()}${this.entityName.slice(1)}`;
   }
 }

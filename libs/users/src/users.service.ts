@@ -1,5 +1,5 @@
 import { CacheOutcome, CacheStats, CacheStrategy } from '@app/cache-core';
-import { NotFoundError } from '@app/common';
+import { NotFoundError, type WriteOptions } from '@app/common';
 import { BadRequestException, Injectable } from '@nestjs/common';
 import type { NewUser, UserChanges, UserRecord } from './user/user.record';
 import { userNotFoundMessage } from './user/user.record';
@@ -18,18 +18,18 @@ export class UsersService {
     return { user: read.value, outcome: read.outcome };
   }
 
-  create(input: NewUser): Promise<UserRecord> {
-    return this.stats.timeWrite(() => this.strategy.create(input));
+  create(input: NewUser, options?: WriteOptions<UserRecord>): Promise<UserRecord> {
+    return this.stats.timeWrite(() => this.strategy.create(input, options));
   }
 
-  update(id: number, changes: UserChanges): Promise<UserRecord> {
+  update(id: number, changes: UserChanges, options?: WriteOptions<UserRecord>): Promise<UserRecord> {
     if (Object.values(changes).every((value) => value === undefined)) {
       throw new BadRequestException('Send at least one of name, email, age');
     }
-    return this.stats.timeWrite(() => this.strategy.update(id, changes));
+    return this.stats.timeWrite(() => this.strategy.update(id, changes, options));
   }
 
-  remove(id: number): Promise<void> {
-    return this.stats.timeWrite(() => this.strategy.remove(id));
+  remove(id: number, options?: WriteOptions<UserRecord>): Promise<void> {
+    return this.stats.timeWrite(() => this.strategy.remove(id, options));
   }
 }

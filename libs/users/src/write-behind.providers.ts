@@ -2,6 +2,7 @@ import {
   ChangeLog,
   FlushProcessor,
   FlushTrigger,
+  IdempotencyRecords,
   WRITE_BEHIND_OPTIONS,
   WRITE_BEHIND_QUEUE,
   WriteBehindFlusher,
@@ -28,6 +29,7 @@ export const WRITE_BEHIND_PROVIDERS: Provider[] = [
   },
   ChangeLog,
   FlushTrigger,
+  IdempotencyRecords,
   WriteBehindFlusher,
   FlushProcessor,
 ];

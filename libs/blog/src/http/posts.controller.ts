@@ -1,9 +1,20 @@
-import { type HeaderWriter, ParseIdPipe } from '@app/common';
+import {
+  ApiConditionalRead,
+  ApiConditionalWrite,
+  Conditions,
+  etagFor,
+  type HeaderWriter,
+  IdempotencyInterceptor,
+  ifNoneMatchHits,
+  ParseIdPipe,
+  WriteConditions,
+} from '@app/common';
 import {
   Body,
   Controller,
   Delete,
   Get,
+  Headers,
   HttpCode,
   Logger,
   Param,
@@ -12,6 +23,7 @@ import {
   Query,
   Req,
   Res,
+  UseInterceptors,
   ValidationPipe,
 } from '@nestjs/common';
 import { ApiHeader, ApiNoContentResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
@@ -21,6 +33,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { PostListCache } from '../list/post-list.cache';
 import { CreatePostDto, ListPostsQuery, PostDto, toPostDto, UpdatePostDto } from '../post/post.dto';
+import type { PostRecord } from '../post/post.record';
 import { PostsService } from '../posts.service';
 import { type AnyResponse, takeRawResponse } from './raw-response';
 
@@ -29,6 +42,7 @@ const DEFAULT_PAGE_SIZE = 100;
 
 @ApiTags('posts')
 @Controller('posts')
+@UseInterceptors(IdempotencyInterceptor)
 export class PostsController {
   private readonly logger = new Logger(PostsController.name);
 
@@ -86,31 +100,54 @@ export class PostsController {
 
   @Get(':id')
   @ApiOkResponse({ type: PostDto })
+  @ApiConditionalRead()
   @ApiHeader({ name: 'X-Cache', description: 'HIT, MISS, or BYPASS when Redis is unavailable' })
   async get(
     @Param('id', ParseIdPipe) id: number,
+    @Headers('if-none-match') ifNoneMatch: string | undefined,
     @Res({ passthrough: true }) response: HeaderWriter,
-  ): Promise<PostDto> {
+  ): Promise<PostDto | undefined> {
     const { post, outcome } = await this.posts.get(id);
     response.header('X-Cache', outcome);
-    return toPostDto(post);
+    if (!ifNoneMatchHits(ifNoneMatch, post.version)) return sent(response, post);
+    response.header('ETag', etagFor(post.version));
+    response.status(304);
+    return undefined;
   }
 
   @Post()
-  async create(@Body() body: CreatePostDto): Promise<PostDto> {
-    return toPostDto(await this.posts.create(body));
+  @ApiConditionalWrite(false)
+  async create(
+    @Body() body: CreatePostDto,
+    @Conditions() conditions: WriteConditions,
+    @Res({ passthrough: true }) response: HeaderWriter,
+  ): Promise<PostDto> {
+    return sent(response, await this.posts.create(body, conditions.options(201, toPostDto)));
   }
 
   /** A partial update, as in the seed: send any non-empty subset of title, content, author. */
   @Put(':id')
-  async update(@Param('id', ParseIdPipe) id: number, @Body() body: UpdatePostDto): Promise<PostDto> {
-    return toPostDto(await this.posts.update(id, body));
+  @ApiConditionalWrite(true)
+  async update(
+    @Param('id', ParseIdPipe) id: number,
+    @Body() body: UpdatePostDto,
+    @Conditions() conditions: WriteConditions,
+    @Res({ passthrough: true }) response: HeaderWriter,
+  ): Promise<PostDto> {
+    return sent(response, await this.posts.update(id, body, conditions.options(200, toPostDto)));
   }
 
   @Delete(':id')
   @HttpCode(204)
   @ApiNoContentResponse()
-  async remove(@Param('id', ParseIdPipe) id: number): Promise<void> {
-    await this.posts.remove(id);
+  @ApiConditionalWrite(true)
+  async remove(@Param('id', ParseIdPipe) id: number, @Conditions() conditions: WriteConditions): Promise<void> {
+    await this.posts.remove(id, conditions.options<PostRecord>(204));
   }
+}
+
+/** The post as the body, with its version as the `ETag`. */
+function sent(response: HeaderWriter, post: PostRecord): PostDto {
+  response.header('ETag', etagFor(post.version));
+  return toPostDto(post);
 }

@@ -1,4 +1,5 @@
+import { CreateIdempotencyKeys1732390000000 } from '@app/common';
 import { CreatePosts1732290000000 } from './1732290000000-create-posts';
 
 /** In the order they run. */
-export const POST_MIGRATIONS = [CreatePosts1732290000000];
+export const POST_MIGRATIONS = [CreatePosts1732290000000, CreateIdempotencyKeys1732390000000];

@@ -1,5 +1,15 @@
 import { RecordStore } from '@app/cache-core';
-import { queryRows, translateDatabaseErrors } from '@app/common';
+import {
+  findStoredOutcome,
+  type IdempotencyClaim,
+  missingOrChanged,
+  queryRows,
+  type RowQuery,
+  runWrite,
+  type StoredOutcome,
+  translateDatabaseErrors,
+  type WriteOptions,
+} from '@app/common';
 import { Injectable } from '@nestjs/common';
 import type { PoolClient } from 'pg';
 import QueryStream from 'pg-query-stream';
@@ -37,30 +47,46 @@ export class PostStore extends RecordStore<PostRecord, NewPost, PostChanges> {
     return rows[0] ?? null;
   }
 
-  async insert(input: NewPost): Promise<PostRecord> {
-    const rows = await this.query<PostRecord>(
-      `INSERT INTO posts (title, content, author) VALUES ($1, $2, $3) RETURNING ${COLUMNS}`,
-      [input.title, input.content, input.author],
-    );
-    return rows[0]!;
+  async insert(input: NewPost, options?: WriteOptions<PostRecord>): Promise<PostRecord> {
+    return runWrite(this.dataSource, options, async (query) => {
+      const rows = await query<PostRecord>(
+        `INSERT INTO posts (title, content, author) VALUES ($1, $2, $3) RETURNING ${COLUMNS}`,
+        [input.title, input.content, input.author],
+      );
+      return rows[0]!;
+    });
   }
 
-  /** One statement: the fields sent, `version + 1` and `updated_at`, returning the new row. */
-  async update(id: number, changes: PostChanges): Promise<PostRecord> {
+  /**
+   * One statement: the fields sent, `version + 1` and `updated_at`, only while the version is one `If-Match`
+   * named (when it named any), returning the new row.
+   */
+  async update(id: number, changes: PostChanges, options?: WriteOptions<PostRecord>): Promise<PostRecord> {
     const fields = POST_FIELDS.filter((field) => changes[field] !== undefined);
-    const assignments = fields.map((field, index) => `${field} = $${index + 2}`);
-    const rows = await this.query<PostRecord>(
-      `UPDATE posts SET ${[...assignments, 'version = version + 1', 'updated_at = now()'].join(', ')}
-       WHERE id = $1 RETURNING ${COLUMNS}`,
-      [id, ...fields.map((field) => changes[field])],
-    );
-    if (rows[0] === undefined) throw this.notFound(id);
-    return rows[0];
+    const assignments = fields.map((field, index) => `${field} = $${index + 3}`);
+    return runWrite(this.dataSource, options, async (query) => {
+      const rows = await query<PostRecord>(
+        `UPDATE posts SET ${[...assignments, 'version = version + 1', 'updated_at = now()'].join(', ')}
+         WHERE id = $1 AND ($2::int[] IS NULL OR version = ANY($2::int[])) RETURNING ${COLUMNS}`,
+        [id, options?.ifMatch ?? null, ...fields.map((field) => changes[field])],
+      );
+      if (rows[0] === undefined) throw await this.notWritten(query, id);
+      return rows[0];
+    });
   }
 
-  async delete(id: number): Promise<void> {
-    const rows = await this.query<{ id: number }>(`DELETE FROM posts WHERE id = $1 RETURNING id`, [id]);
-    if (rows.length === 0) throw this.notFound(id);
+  async delete(id: number, options?: WriteOptions<PostRecord>): Promise<void> {
+    await runWrite(this.dataSource, options, async (query) => {
+      const rows = await query<{ id: number }>(
+        `DELETE FROM posts WHERE id = $1 AND ($2::int[] IS NULL OR version = ANY($2::int[])) RETURNING id`,
+        [id, options?.ifMatch ?? null],
+      );
+      if (rows.length === 0) throw await this.notWritten(query, id);
+    });
+  }
+
+  storedOutcome(claim: IdempotencyClaim): Promise<StoredOutcome | null> {
+    return findStoredOutcome(this.dataSource, claim);
   }
 
   /** Keyset pagination: up to `limit` posts with an id above `after`, by id. */
@@ -97,6 +123,10 @@ export class PostStore extends RecordStore<PostRecord, NewPost, PostChanges> {
   async maxId(): Promise<number> {
     const rows = await this.query<{ max: number }>('SELECT coalesce(max(id), 0) AS max FROM posts', []);
     return rows[0]!.max;
+  }
+
+  private async notWritten(query: RowQuery, id: number): Promise<Error> {
+    return (await missingOrChanged(query, 'posts', id)) === 'missing' ? this.notFound(id) : this.preconditionFailed(id);
   }
 
   private query<R>(sql: string, parameters: unknown[]): Promise<R[]> {

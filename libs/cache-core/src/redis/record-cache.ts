@@ -1,3 +1,4 @@
+import { CacheUnavailableError } from '@app/common';
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
@@ -44,6 +45,17 @@ end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1`;
 
+/**
+ * The 503 for a write whose Redis command failed. Nothing was sent when the client refused it up front
+ * (disconnected, no offline queue); after a timeout or a connection lost in flight, the script may have run.
+ */
+export function cacheWriteFailure(error: unknown): CacheUnavailableError {
+  const message = error instanceof Error ? error.message : '';
+  return /isn't writeable|not ready|enableOfflineQueue/i.test(message)
+    ? new CacheUnavailableError(undefined, 'not-applied')
+    : new CacheUnavailableError('Cache did not answer in time', 'unknown');
+}
+
 interface RecordCacheCommands {
   fillIfLeased(entry: string, lease: string, token: string, payload: string, ttlMs: number): Promise<number>;
   setIfNewer(
@@ -66,6 +78,11 @@ interface RecordCacheCommands {
 export class RecordCache implements OnApplicationShutdown {
   /** The raw client, for strategies that keep extra structures (hot sets, locks) under this app's prefix. */
   readonly redis: Redis & RecordCacheCommands;
+  /**
+   * The client for the write path: the same fail-fast settings with the longer write timeout, on its own
+   * connection so a burst of writes never queues in front of reads.
+   */
+  readonly writer: Redis & RecordCacheCommands;
   private readonly logger = new Logger(RecordCache.name);
   private readonly leaseTtlMs: number;
   private readonly tokenPrefix = randomBytes(6).toString('hex');
@@ -81,18 +98,8 @@ export class RecordCache implements OnApplicationShutdown {
     private readonly stats: CacheStats,
   ) {
     this.leaseTtlMs = options.leaseTtlMs ?? 10_000;
-    this.redis = new Redis(options.redisUrl, {
-      commandTimeout: options.commandTimeoutMs,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      autoResendUnfulfilledCommands: false,
-      connectTimeout: 2_000,
-      retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2_000),
-      connectionName: `${options.keyPrefix}cache`,
-    }) as Redis & RecordCacheCommands;
-    this.redis.defineCommand('fillIfLeased', { numberOfKeys: 2, lua: FILL_IF_LEASED });
-    this.redis.defineCommand('setIfNewer', { numberOfKeys: 3, lua: SET_IF_NEWER });
-    this.redis.on('error', (error: Error) => this.reportOutage(error));
+    this.redis = this.connect('cache', options.commandTimeoutMs);
+    this.writer = this.connect('cache-writer', options.writeTimeoutMs);
     this.redis.on('ready', () => {
       if (this.outage) this.logger.log('Redis is back');
       this.outage = false;
@@ -103,6 +110,11 @@ export class RecordCache implements OnApplicationShutdown {
   /** True when the client is connected and ready; commands are not even tried otherwise. */
   get available(): boolean {
     return this.redis.status === 'ready';
+  }
+
+  /** The same for the write-path client. */
+  get writable(): boolean {
+    return this.writer.status === 'ready';
   }
 
   /** The configured TTL, before jitter, in ms. */
@@ -201,12 +213,12 @@ export class RecordCache implements OnApplicationShutdown {
    */
   async setIfNewer<T extends CacheableRecord>(value: T, ttlMs = this.ttlMs()): Promise<'stored' | 'older' | 'failed'> {
     const id = value.id;
-    if (!this.available) {
+    if (!this.writable) {
       this.remember(id);
       return 'failed';
     }
     try {
-      const stored = await this.redis.setIfNewer(
+      const stored = await this.writer.setIfNewer(
         this.keys.entry(id),
         this.keys.lease(id),
         this.keys.tombstone(id),
@@ -225,9 +237,9 @@ export class RecordCache implements OnApplicationShutdown {
 
   /** Deletes the entry and any reader's lease. When Redis cannot be reached, remembers to do it later. */
   async invalidate(id: number): Promise<void> {
-    if (!this.available) return this.remember(id);
+    if (!this.writable) return this.remember(id);
     try {
-      await this.redis.del(this.keys.entry(id), this.keys.lease(id));
+      await this.writer.del(this.keys.entry(id), this.keys.lease(id));
       this.stats.countInvalidation();
       this.pending.delete(id);
     } catch (error) {
@@ -238,9 +250,9 @@ export class RecordCache implements OnApplicationShutdown {
 
   /** Invalidates and leaves a tombstone for a cache TTL, so late writes of the deleted record are refused. */
   async markDeleted(id: number): Promise<void> {
-    if (!this.available) return this.remember(id);
+    if (!this.writable) return this.remember(id);
     try {
-      await this.redis
+      await this.writer
         .multi()
         .del(this.keys.entry(id), this.keys.lease(id))
         .set(this.keys.tombstone(id), '1', 'PX', this.options.ttlSeconds * 1000)
@@ -273,13 +285,29 @@ export class RecordCache implements OnApplicationShutdown {
 
   /** Last, after every `beforeApplicationShutdown` hook, so a batch in hand can still be acknowledged. */
   async onApplicationShutdown(): Promise<void> {
-    await this.redis.quit().catch(() => this.redis.disconnect());
+    await Promise.all([this.redis, this.writer].map((client) => client.quit().catch(() => client.disconnect())));
   }
 
   /** Counts a failed cache command; the caller degrades to Postgres. */
   failed(error: unknown): void {
     this.stats.countError();
     this.reportOutage(error as Error);
+  }
+
+  private connect(role: string, commandTimeout: number): Redis & RecordCacheCommands {
+    const client = new Redis(this.options.redisUrl, {
+      commandTimeout,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+      connectTimeout: 2_000,
+      retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2_000),
+      connectionName: `${this.options.keyPrefix}${role}`,
+    }) as Redis & RecordCacheCommands;
+    client.defineCommand('fillIfLeased', { numberOfKeys: 2, lua: FILL_IF_LEASED });
+    client.defineCommand('setIfNewer', { numberOfKeys: 3, lua: SET_IF_NEWER });
+    client.on('error', (error: Error) => this.reportOutage(error));
+    return client;
   }
 
   private remember(id: number): void {

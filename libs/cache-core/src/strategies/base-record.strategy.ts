@@ -1,3 +1,4 @@
+import type { IdempotencyClaim, StoredOutcome, WriteOptions } from '@app/common';
 import { type CacheableRecord, type CacheRead, CacheStrategy } from '../cache-strategy';
 import type { RecordStore } from '../record-store';
 import type { RecordCache } from '../redis/record-cache';
@@ -27,27 +28,31 @@ export abstract class BaseRecordStrategy<T extends CacheableRecord, C, U> extend
     return read;
   }
 
-  async create(input: C): Promise<T> {
-    const created = await this.store.insert(input);
+  async create(input: C, options?: WriteOptions<T>): Promise<T> {
+    const created = await this.store.insert(input, options);
     this.stats.countDbWrite();
     await this.cache.invalidate(created.id);
     this.written(created.id);
     return created;
   }
 
-  async update(id: number, changes: U): Promise<T> {
-    const updated = await this.store.update(id, changes);
+  async update(id: number, changes: U, options?: WriteOptions<T>): Promise<T> {
+    const updated = await this.store.update(id, changes, options);
     this.stats.countDbWrite();
     await this.cache.invalidate(id);
     this.written(id);
     return updated;
   }
 
-  async remove(id: number): Promise<void> {
-    await this.store.delete(id);
+  async remove(id: number, options?: WriteOptions<T>): Promise<void> {
+    await this.store.delete(id, options);
     this.stats.countDbWrite();
     await this.cache.invalidate(id);
     this.written(id);
+  }
+
+  storedOutcome(claim: IdempotencyClaim): Promise<StoredOutcome | null> {
+    return this.store.storedOutcome(claim);
   }
 
   /** One read of `id`; runs at most once at a time per key. */

@@ -1,3 +1,4 @@
+import type { IdempotencyClaim, StoredOutcome, WriteOptions } from '@app/common';
 import { Injectable } from '@nestjs/common';
 import { type CacheableRecord, type CacheRead, CacheStrategy } from '../cache-strategy';
 import { RecordStore } from '../record-store';
@@ -25,20 +26,24 @@ export class NoCacheStrategy<T extends CacheableRecord, C, U> extends CacheStrat
     return { value, outcome: 'BYPASS' };
   }
 
-  async create(input: C): Promise<T> {
-    const created = await this.store.insert(input);
+  async create(input: C, options?: WriteOptions<T>): Promise<T> {
+    const created = await this.store.insert(input, options);
     this.stats.countDbWrite();
     return created;
   }
 
-  async update(id: number, changes: U): Promise<T> {
-    const updated = await this.store.update(id, changes);
+  async update(id: number, changes: U, options?: WriteOptions<T>): Promise<T> {
+    const updated = await this.store.update(id, changes, options);
     this.stats.countDbWrite();
     return updated;
   }
 
-  async remove(id: number): Promise<void> {
-    await this.store.delete(id);
+  async remove(id: number, options?: WriteOptions<T>): Promise<void> {
+    await this.store.delete(id, options);
     this.stats.countDbWrite();
+  }
+
+  storedOutcome(claim: IdempotencyClaim): Promise<StoredOutcome | null> {
+    return this.store.storedOutcome(claim);
   }
 }

@@ -1,3 +1,4 @@
+import type { WriteOptions } from '@app/common';
 import { Injectable } from '@nestjs/common';
 import type { CacheableRecord, PatternName } from '../cache-strategy';
 import { RecordStore } from '../record-store';
@@ -26,27 +27,27 @@ export class WriteThroughStrategy<T extends CacheableRecord, C, U> extends BaseR
     super(cache, store, stats);
   }
 
-  override create(input: C): Promise<T> {
+  override create(input: C, options?: WriteOptions<T>): Promise<T> {
     return this.write(async () => {
-      const created = await this.store.insert(input);
+      const created = await this.store.insert(input, options);
       this.stats.countDbWrite();
       await this.storeInCache(created);
       return created;
     });
   }
 
-  override update(id: number, changes: U): Promise<T> {
+  override update(id: number, changes: U, options?: WriteOptions<T>): Promise<T> {
     return this.write(async () => {
-      const updated = await this.store.update(id, changes);
+      const updated = await this.store.update(id, changes, options);
       this.stats.countDbWrite();
       await this.storeInCache(updated);
       return updated;
     });
   }
 
-  override remove(id: number): Promise<void> {
+  override remove(id: number, options?: WriteOptions<T>): Promise<void> {
     return this.write(async () => {
-      await this.store.delete(id);
+      await this.store.delete(id, options);
       this.stats.countDbWrite();
       await this.cache.markDeleted(id);
       this.written(id);

@@ -73,6 +73,21 @@ export class AppConfig {
   @Max(10000)
   REDIS_COMMAND_TIMEOUT_MS: number = 100;
 
+  /**
+   * How long a command on the write path (write-behind's accept script, write-through's cache write, an
+   * invalidation) may take: longer than a read's, since a write that timed out has an unknown outcome.
+   */
+  @IsInt()
+  @Min(5)
+  @Max(60000)
+  REDIS_WRITE_TIMEOUT_MS: number = 2000;
+
+  /** How long the answer to a write with an `Idempotency-Key` is kept and replayed to retries. */
+  @IsInt()
+  @Min(1)
+  @Max(30 * 24 * 3600)
+  IDEMPOTENCY_TTL_SECONDS: number = 86_400;
+
   @IsInt()
   @Min(1)
   CACHE_TTL_SECONDS: number = 300;

@@ -17,18 +17,59 @@ export class ConflictError extends DomainError {
   readonly status = 409;
 }
 
-/** Postgres did not answer in time or refused the connection. */
-export class DatabaseUnavailableError extends DomainError {
+/**
+ * What a client can know about a write that failed on a dependency: `not-applied` when nothing reached the
+ * dependency (safe to repeat as is), `unknown` when the command was sent and no answer came (repeat it with the
+ * same `Idempotency-Key`, which makes the repeat safe).
+ */
+export type WriteOutcome = 'not-applied' | 'unknown';
+
+/** A dependency (Postgres, Redis) that the request needs did not answer: 503 with `Retry-After`. */
+export abstract class UnavailableError extends DomainError {
   readonly status = 503;
-  constructor(message = 'Database unavailable, try again later') {
+  constructor(
+    message: string,
+    /** Whether anything was sent before it failed; only meaningful for writes. */
+    readonly outcome: WriteOutcome,
+  ) {
     super(message);
   }
 }
 
+/** Postgres did not answer in time or refused the connection. */
+export class DatabaseUnavailableError extends UnavailableError {
+  constructor(message = 'Database unavailable, try again later', outcome: WriteOutcome = 'unknown') {
+    super(message, outcome);
+  }
+}
+
 /** Redis is needed for this operation (a write-behind write) and is not reachable. */
-export class CacheUnavailableError extends DomainError {
-  readonly status = 503;
-  constructor(message = 'Cache unavailable: the write cannot be made durable, try again later') {
-    super(message);
+export class CacheUnavailableError extends UnavailableError {
+  constructor(
+    message = 'Cache unavailable: the write cannot be made durable, try again later',
+    outcome: WriteOutcome = 'not-applied',
+  ) {
+    super(message, outcome);
+  }
+}
+
+/** `If-Match` named a version the record no longer has: someone else changed it first. */
+export class PreconditionFailedError extends DomainError {
+  readonly status = 412;
+}
+
+/** The same `Idempotency-Key` is being used by a request that is still running. */
+export class IdempotencyKeyInUseError extends DomainError {
+  readonly status = 409;
+  constructor() {
+    super('A request with this Idempotency-Key is still being processed; retry once it has finished');
+  }
+}
+
+/** The same `Idempotency-Key` was first used with another request (another body, method or path). */
+export class IdempotencyKeyReusedError extends DomainError {
+  readonly status = 422;
+  constructor() {
+    super('This Idempotency-Key was already used with a different request');
   }
 }

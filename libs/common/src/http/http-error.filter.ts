@@ -1,13 +1,26 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import { DomainError } from '../errors/domain.errors';
+import { DomainError, UnavailableError, type WriteOutcome } from '../errors/domain.errors';
 
 /** Body of every error response: Nest's usual shape, never a stack trace or SQL. */
 export interface ErrorBody {
   statusCode: number;
   message: string | string[];
   error: string;
+  /** On a 503 to a write: whether the write was not applied, or may have been. */
+  outcome?: WriteOutcome;
 }
+
+const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+/** Seconds a client should wait before repeating a request that met an unavailable dependency. */
+const RETRY_AFTER_SECONDS = '1';
+
+const OUTCOME_MESSAGES: Record<WriteOutcome, string> = {
+  'not-applied': 'The write was not applied; repeating it is safe.',
+  unknown:
+    'The outcome of this write is unknown: it may have been applied. Repeating it with the same Idempotency-Key is ' +
+    'safe (the first outcome is replayed if it was applied).',
+};
 
 const REASONS: Record<number, string> = {
   400: 'Bad Request',
@@ -15,8 +28,10 @@ const REASONS: Record<number, string> = {
   404: 'Not Found',
   405: 'Method Not Allowed',
   409: 'Conflict',
+  412: 'Precondition Failed',
   413: 'Payload Too Large',
   415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
 };
@@ -38,7 +53,18 @@ export class HttpErrorFilter implements ExceptionFilter {
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const body = this.toBody(exception);
-    this.adapterHost.httpAdapter.reply(host.switchToHttp().getResponse(), body, body.statusCode);
+    const http = host.switchToHttp();
+    const response: unknown = http.getResponse();
+    const adapter = this.adapterHost.httpAdapter;
+    if (body.statusCode === 503) {
+      adapter.setHeader(response, 'Retry-After', RETRY_AFTER_SECONDS);
+      const method = http.getRequest<{ method?: string }>().method ?? '';
+      if (exception instanceof UnavailableError && WRITE_METHODS.has(method)) {
+        body.outcome = exception.outcome;
+        body.message = `${exception.message}. ${OUTCOME_MESSAGES[exception.outcome]}`;
+      }
+    }
+    adapter.reply(response, body, body.statusCode);
   }
 
   private toBody(exception: unknown): ErrorBody {

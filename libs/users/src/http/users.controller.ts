@@ -1,45 +1,99 @@
-import { type HeaderWriter, ParseIdPipe } from '@app/common';
-import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Put, Res } from '@nestjs/common';
+import {
+  ApiConditionalRead,
+  ApiConditionalWrite,
+  Conditions,
+  etagFor,
+  type HeaderWriter,
+  IdempotencyInterceptor,
+  ifNoneMatchHits,
+  ParseIdPipe,
+  WriteConditions,
+} from '@app/common';
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  Headers,
+  HttpCode,
+  Param,
+  Patch,
+  Post,
+  Put,
+  Res,
+  UseInterceptors,
+} from '@nestjs/common';
 import { ApiHeader, ApiNoContentResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { CreateUserDto, PatchUserDto, ReplaceUserDto, toUserDto, UserDto } from '../user/user.dto';
+import type { UserRecord } from '../user/user.record';
 import { UsersService } from '../users.service';
 
 @ApiTags('users')
 @Controller('users')
+@UseInterceptors(IdempotencyInterceptor)
 export class UsersController {
   constructor(private readonly users: UsersService) {}
 
   @Post()
-  async create(@Body() body: CreateUserDto): Promise<UserDto> {
-    return toUserDto(await this.users.create(body));
+  @ApiConditionalWrite(false)
+  async create(
+    @Body() body: CreateUserDto,
+    @Conditions() conditions: WriteConditions,
+    @Res({ passthrough: true }) response: HeaderWriter,
+  ): Promise<UserDto> {
+    return sent(response, await this.users.create(body, conditions.options(201, toUserDto)));
   }
 
   @Get(':id')
   @ApiOkResponse({ type: UserDto })
+  @ApiConditionalRead()
   @ApiHeader({ name: 'X-Cache', description: 'HIT, MISS, or BYPASS when Redis is unavailable' })
   async get(
     @Param('id', ParseIdPipe) id: number,
+    @Headers('if-none-match') ifNoneMatch: string | undefined,
     @Res({ passthrough: true }) response: HeaderWriter,
-  ): Promise<UserDto> {
+  ): Promise<UserDto | undefined> {
     const { user, outcome } = await this.users.get(id);
     response.header('X-Cache', outcome);
-    return toUserDto(user);
+    if (!ifNoneMatchHits(ifNoneMatch, user.version)) return sent(response, user);
+    response.header('ETag', etagFor(user.version));
+    response.status(304);
+    return undefined;
   }
 
   @Put(':id')
-  async replace(@Param('id', ParseIdPipe) id: number, @Body() body: ReplaceUserDto): Promise<UserDto> {
-    return toUserDto(await this.users.update(id, body));
+  @ApiConditionalWrite(true)
+  async replace(
+    @Param('id', ParseIdPipe) id: number,
+    @Body() body: ReplaceUserDto,
+    @Conditions() conditions: WriteConditions,
+    @Res({ passthrough: true }) response: HeaderWriter,
+  ): Promise<UserDto> {
+    return sent(response, await this.users.update(id, body, conditions.options(200, toUserDto)));
   }
 
   @Patch(':id')
-  async patch(@Param('id', ParseIdPipe) id: number, @Body() body: PatchUserDto): Promise<UserDto> {
-    return toUserDto(await this.users.update(id, body));
+  @ApiConditionalWrite(true)
+  async patch(
+    @Param('id', ParseIdPipe) id: number,
+    @Body() body: PatchUserDto,
+    @Conditions() conditions: WriteConditions,
+    @Res({ passthrough: true }) response: HeaderWriter,
+  ): Promise<UserDto> {
+    return sent(response, await this.users.update(id, body, conditions.options(200, toUserDto)));
   }
 
   @Delete(':id')
   @HttpCode(204)
   @ApiNoContentResponse()
-  async remove(@Param('id', ParseIdPipe) id: number): Promise<void> {
-    await this.users.remove(id);
+  @ApiConditionalWrite(true)
+  async remove(@Param('id', ParseIdPipe) id: number, @Conditions() conditions: WriteConditions): Promise<void> {
+    await this.users.remove(id, conditions.options<UserRecord>(204));
   }
+}
+
+/** The user as the body, with its version as the `ETag`. */
+function sent(response: HeaderWriter, user: UserRecord): UserDto {
+  response.header('ETag', etagFor(user.version));
+  return toUserDto(user);
 }

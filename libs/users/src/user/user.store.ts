@@ -1,15 +1,19 @@
-import { ConflictError, NotFoundError, queryRows, translateDatabaseErrors } from '@app/common';
+import {
+  ConflictError,
+  findStoredOutcome,
+  type IdempotencyClaim,
+  missingOrChanged,
+  queryRows,
+  type RowQuery,
+  runWrite,
+  type StoredOutcome,
+  translateDatabaseErrors,
+  type WriteOptions,
+} from '@app/common';
 import { type DeletedRecord, WriteBehindStore } from '@app/cache-core';
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import {
-  type NewUser,
-  type UserChanges,
-  type UserRecord,
-  type UserRow,
-  toUserRecord,
-  userNotFoundMessage,
-} from './user.record';
+import { type NewUser, type UserChanges, type UserRecord, type UserRow, toUserRecord } from './user.record';
 
 const COLUMNS = 'id, name, email, age, version, created_at, updated_at';
 const CHANGEABLE: (keyof NewUser)[] = ['name', 'email', 'age'];
@@ -28,32 +32,56 @@ export class UserStore extends WriteBehindStore<UserRecord, NewUser, UserChanges
     return rows[0] === undefined ? null : toUserRecord(rows[0]);
   }
 
-  async insert(input: NewUser): Promise<UserRecord> {
-    const rows = await this.query<UserRow>(
-      `INSERT INTO users (name, email, age) VALUES ($1, $2, $3) RETURNING ${COLUMNS}`,
-      [input.name, input.email, input.age],
-      input.email,
+  async insert(input: NewUser, options?: WriteOptions<UserRecord>): Promise<UserRecord> {
+    return runWrite(
+      this.dataSource,
+      options,
+      async (query) => {
+        const rows = await query<UserRow>(
+          `INSERT INTO users (name, email, age) VALUES ($1, $2, $3) RETURNING ${COLUMNS}`,
+          [input.name, input.email, input.age],
+        );
+        return toUserRecord(rows[0]!);
+      },
+      () => this.uniqueConflict(input.email),
     );
-    return toUserRecord(rows[0]!);
   }
 
-  /** One statement: the changed fields, `version + 1` and `updated_at`, returning the new row. */
-  async update(id: number, changes: UserChanges): Promise<UserRecord> {
+  /**
+   * One statement: the changed fields, `version + 1` and `updated_at`, only while the version is one
+   * `If-Match` named (when it named any), returning the new row.
+   */
+  async update(id: number, changes: UserChanges, options?: WriteOptions<UserRecord>): Promise<UserRecord> {
     const fields = CHANGEABLE.filter((field) => changes[field] !== undefined);
-    const assignments = fields.map((field, index) => `${field} = $${index + 2}`);
-    const rows = await this.query<UserRow>(
-      `UPDATE users SET ${[...assignments, 'version = version + 1', 'updated_at = now()'].join(', ')}
-       WHERE id = $1 RETURNING ${COLUMNS}`,
-      [id, ...fields.map((field) => changes[field])],
-      changes.email,
+    const assignments = fields.map((field, index) => `${field} = $${index + 3}`);
+    return runWrite(
+      this.dataSource,
+      options,
+      async (query) => {
+        const rows = await query<UserRow>(
+          `UPDATE users SET ${[...assignments, 'version = version + 1', 'updated_at = now()'].join(', ')}
+           WHERE id = $1 AND ($2::int[] IS NULL OR version = ANY($2::int[])) RETURNING ${COLUMNS}`,
+          [id, options?.ifMatch ?? null, ...fields.map((field) => changes[field])],
+        );
+        if (rows[0] === undefined) throw await this.notWritten(query, id);
+        return toUserRecord(rows[0]);
+      },
+      () => this.uniqueConflict(changes.email ?? ''),
     );
-    if (rows[0] === undefined) throw new NotFoundError(userNotFoundMessage(id));
-    return toUserRecord(rows[0]);
   }
 
-  async delete(id: number): Promise<void> {
-    const rows = await this.query<{ id: number }>(`DELETE FROM users WHERE id = $1 RETURNING id`, [id]);
-    if (rows.length === 0) throw new NotFoundError(userNotFoundMessage(id));
+  async delete(id: number, options?: WriteOptions<UserRecord>): Promise<void> {
+    await runWrite(this.dataSource, options, async (query) => {
+      const rows = await query<{ id: number }>(
+        `DELETE FROM users WHERE id = $1 AND ($2::int[] IS NULL OR version = ANY($2::int[])) RETURNING id`,
+        [id, options?.ifMatch ?? null],
+      );
+      if (rows.length === 0) throw await this.notWritten(query, id);
+    });
+  }
+
+  storedOutcome(claim: IdempotencyClaim): Promise<StoredOutcome | null> {
+    return findStoredOutcome(this.dataSource, claim);
   }
 
   async reserveIds(count: number): Promise<number[]> {
@@ -137,6 +165,10 @@ export class UserStore extends WriteBehindStore<UserRecord, NewUser, UserChanges
       },
       () => new ConflictError('Email is already taken'),
     );
+  }
+
+  private async notWritten(query: RowQuery, id: number): Promise<Error> {
+    return (await missingOrChanged(query, 'users', id)) === 'missing' ? this.notFound(id) : this.preconditionFailed(id);
   }
 
   private query<R>(sql: string, parameters: unknown[], email?: string): Promise<R[]> {

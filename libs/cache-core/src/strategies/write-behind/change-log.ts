@@ -7,9 +7,12 @@ import { RecordCache } from '../../redis/record-cache';
  * Accepting a change is one script: the new row (or tombstone) with no TTL, the unique-key claim, the
  * readers' lease voided, and the id added to `pending`: the durable log the flusher works from. Either all
  * of it happens or none. `expected` is the version the caller based the change on; a different current
- * version means another change won the race and the caller retries on top of it.
+ * version means another change won the race and the caller retries on top of it. With an idempotency record
+ * (KEYS[12], ARGV[9]), the answer is stored by the same script, so a change and its answer exist together or
+ * not at all; a key that already has an answer is `duplicate` and nothing changes.
  */
 const ACCEPT = `
+if ARGV[9] ~= '' and redis.call('EXISTS', KEYS[12]) == 1 then return 'duplicate' end
 if redis.call('EXISTS', KEYS[3]) == 1 then return 'gone' end
 local current = redis.call('GET', KEYS[1])
 if current and tonumber(cjson.decode(current)['version']) ~= tonumber(ARGV[4]) then return 'retry' end
@@ -40,6 +43,7 @@ end
 redis.call('ZADD', KEYS[5], 'NX', ARGV[8], ARGV[1])
 redis.call('HDEL', KEYS[11], ARGV[1])
 redis.call('HINCRBY', KEYS[7], 'cachedWrites', 1)
+if ARGV[9] ~= '' then redis.call('SET', KEYS[12], ARGV[9], 'PX', ARGV[10]) end
 return 'ok'`;
 
 /**
@@ -124,7 +128,7 @@ interface ChangeLogCommands {
   wbReplay(...args: (string | number)[]): Promise<number>;
 }
 
-export type AcceptResult = 'ok' | 'retry' | 'conflict' | 'gone';
+export type AcceptResult = 'ok' | 'retry' | 'conflict' | 'gone' | 'duplicate';
 
 /** One accepted change: the new row, or a deletion (the tombstone carries the next version). */
 export type Change<T extends CacheableRecord> =
@@ -165,18 +169,21 @@ export class ChangeLog {
   private readonly unique: string;
   private readonly counters: string;
 
+  private readonly redis: RecordCache['writer'];
+
   constructor(
-    private readonly cache: RecordCache,
+    cache: RecordCache,
     private readonly keys: CacheKeys,
   ) {
-    const redis = cache.redis;
-    redis.defineCommand('wbAccept', { numberOfKeys: 11, lua: ACCEPT });
+    const redis = cache.writer;
+    redis.defineCommand('wbAccept', { numberOfKeys: 12, lua: ACCEPT });
     redis.defineCommand('wbClaim', { numberOfKeys: 2, lua: CLAIM });
     redis.defineCommand('wbAck', { lua: ACK });
     redis.defineCommand('wbFail', { numberOfKeys: 6, lua: FAIL });
     redis.defineCommand('wbRelease', { numberOfKeys: 2, lua: RELEASE });
     redis.defineCommand('wbReplay', { numberOfKeys: 3, lua: REPLAY });
     this.commands = redis as unknown as ChangeLogCommands;
+    this.redis = redis;
     this.pending = keys.named('wb:pending');
     this.accepted = keys.named('wb:accepted');
     this.attempts = keys.named('wb:attempts');
@@ -188,12 +195,14 @@ export class ChangeLog {
 
   /**
    * Records a change durably (throws if Redis cannot be reached: the caller must not acknowledge it).
-   * `uniqueOwner` is who holds the new unique key in Postgres, if known.
+   * `uniqueOwner` is who holds the new unique key in Postgres, if known. `answer`: an idempotency record to
+   * store with the change (`key`, the serialized answer, its TTL).
    */
   accept<T extends CacheableRecord>(
     change: Change<T>,
     expectedVersion: number,
     unique: { next: string | null; previous: string | null; postgresOwner: number | null },
+    answer?: { key: string; value: string; ttlMs: number },
   ): Promise<AcceptResult> {
     const id = change.kind === 'put' ? change.record.id : change.id;
     const payload = change.kind === 'put' ? change.record : { id, version: change.version, deleted: true };
@@ -210,6 +219,7 @@ export class ChangeLog {
       this.keys.entry(owner),
       this.keys.tombstone(owner),
       this.dead,
+      answer?.key ?? this.keys.named('idempotency:none'),
       id,
       change.kind,
       JSON.stringify(payload),
@@ -218,6 +228,8 @@ export class ChangeLog {
       unique.previous ?? '',
       unique.postgresOwner ?? '',
       Date.now(),
+      answer?.value ?? '',
+      answer?.ttlMs ?? 0,
     ) as Promise<AcceptResult>;
   }
 
@@ -229,7 +241,7 @@ export class ChangeLog {
   /** The current state of claimed ids: the row, or the deletion; ids with neither are skipped. */
   async read<T extends CacheableRecord>(ids: number[]): Promise<Change<T>[]> {
     if (ids.length === 0) return [];
-    const values = await this.cache.redis.mget(ids.flatMap((id) => [this.keys.entry(id), this.keys.tombstone(id)]));
+    const values = await this.redis.mget(ids.flatMap((id) => [this.keys.entry(id), this.keys.tombstone(id)]));
     const changes: Change<T>[] = [];
     ids.forEach((id, index) => {
       const row = values[2 * index];
@@ -282,7 +294,7 @@ export class ChangeLog {
   }
 
   async countFlush(rows: number): Promise<void> {
-    await this.cache.redis
+    await this.redis
       .multi()
       .hincrby(this.counters, 'dbFlushes', 1)
       .hincrby(this.counters, 'flushedRows', rows)
@@ -291,7 +303,7 @@ export class ChangeLog {
   }
 
   async deadLetters(): Promise<DeadLetter[]> {
-    const entries = await this.cache.redis.hvals(this.dead);
+    const entries = await this.redis.hvals(this.dead);
     return entries
       .map((entry) => JSON.parse(entry) as Omit<DeadLetter, 'failedAt'> & { failedAt: number })
       .map((entry) => ({ ...entry, failedAt: new Date(entry.failedAt).toISOString() }))
@@ -300,28 +312,28 @@ export class ChangeLog {
 
   /** Sends dead letters (all, or the ids given) back to be flushed; returns how many. */
   async replay(ids?: number[]): Promise<number> {
-    const targets = ids ?? (await this.cache.redis.hkeys(this.dead)).map(Number);
+    const targets = ids ?? (await this.redis.hkeys(this.dead)).map(Number);
     if (targets.length === 0) return 0;
-    await this.cache.redis.hdel(this.attempts, ...targets.map(String));
+    await this.redis.hdel(this.attempts, ...targets.map(String));
     return this.commands.wbReplay(this.pending, this.accepted, this.dead, Date.now(), ...targets);
   }
 
   /** True once no change accepted at or before `acceptedBefore` is still waiting (dead letters aside). */
   async flushedUpTo(acceptedBefore: number): Promise<boolean> {
-    return (await this.cache.redis.zcount(this.accepted, '-inf', acceptedBefore)) === 0;
+    return (await this.redis.zcount(this.accepted, '-inf', acceptedBefore)) === 0;
   }
 
   /** True while some change is eligible to be flushed now. */
   async hasEligible(): Promise<boolean> {
-    return (await this.cache.redis.zcount(this.pending, '-inf', Date.now())) > 0;
+    return (await this.redis.zcount(this.pending, '-inf', Date.now())) > 0;
   }
 
   async stats(): Promise<ChangeLogStats> {
     const [counters, pending, deadLettered, oldest] = await Promise.all([
-      this.cache.redis.hgetall(this.counters),
-      this.cache.redis.zcard(this.pending),
-      this.cache.redis.hlen(this.dead),
-      this.cache.redis.zrange(this.accepted, '0', '0', 'WITHSCORES'),
+      this.redis.hgetall(this.counters),
+      this.redis.zcard(this.pending),
+      this.redis.hlen(this.dead),
+      this.redis.zrange(this.accepted, '0', '0', 'WITHSCORES'),
     ]);
     const number = (name: string): number => Number(counters[name] ?? 0);
     return {

@@ -17,11 +17,29 @@ export class FlushTrigger {
   private readonly logger = new Logger(FlushTrigger.name);
   private lastTrigger = 0;
   private unsettled?: Promise<void>;
+  private outage = false;
 
   constructor(
     @InjectQueue(WRITE_BEHIND_QUEUE) private readonly queue: Queue,
     @Inject(WRITE_BEHIND_OPTIONS) private readonly options: WriteBehindOptions,
-  ) {}
+  ) {
+    // Without a listener BullMQ prints every reconnect failure with its stack: one line per outage instead.
+    queue.on('error', (error) => this.connectionLost(error));
+  }
+
+  /** Logs the first connection error of an outage; the rest of it stays quiet. */
+  connectionLost(error: Error): void {
+    if (this.outage) return;
+    this.outage = true;
+    this.logger.warn(`BullMQ lost Redis, flush jobs wait until it is back: ${error.message}`);
+  }
+
+  /** Called when a job ran or a trigger was taken: BullMQ reaches Redis again. */
+  connectionWorks(): void {
+    if (!this.outage) return;
+    this.outage = false;
+    this.logger.log('BullMQ reaches Redis again');
+  }
 
   /** After a change: flush within `batchDelayMs`, together with whatever else arrives meanwhile. */
   soon(): void {
@@ -35,7 +53,6 @@ export class FlushTrigger {
     );
   }
 
-  /** Flush as soon as a worker is free. */
   /**
    * Flush as soon as a worker is free. Waits at most `NOW_TIMEOUT_MS` for BullMQ to take the job: the change
    * log, not the job, holds the changes, and callers that must see them flushed drain directly meanwhile.
@@ -47,16 +64,24 @@ export class FlushTrigger {
     await Promise.race([added, new Promise((resolve) => setTimeout(resolve, NOW_TIMEOUT_MS).unref())]);
   }
 
-  async schedule(): Promise<void> {
-    await this.queue.upsertJobScheduler(
-      'flush-tick',
-      { every: this.options.flushIntervalMs },
-      { name: FLUSH, opts: this.jobOptions() },
-    );
+  /**
+   * Registers the safety-net job scheduler. Not awaited at start: BullMQ waits for Redis however long it is
+   * away, and an app must start (and answer 503) without it.
+   */
+  scheduleWhenReachable(): void {
+    this.queue
+      .upsertJobScheduler(
+        'flush-tick',
+        { every: this.options.flushIntervalMs },
+        { name: FLUSH, opts: this.jobOptions() },
+      )
+      .then(() => this.connectionWorks())
+      .catch((error: unknown) => this.logger.debug(`Flush scheduler not registered: ${String(error)}`));
   }
 
-  async close(): Promise<void> {
-    await this.queue.close();
+  /** Drops the queue's connections at once: pending commands fail instead of waiting for Redis. */
+  async disconnect(): Promise<void> {
+    await this.queue.disconnect();
   }
 
   /**
@@ -67,7 +92,7 @@ export class FlushTrigger {
     const deduplication = delay > 0 ? { deduplication: { id: dedupId, ttl: delay } } : {};
     const added = this.queue
       .add(FLUSH, {}, { ...this.jobOptions(), delay, ...deduplication })
-      .then(() => undefined)
+      .then(() => this.connectionWorks())
       .finally(() => {
         if (this.unsettled === added) this.unsettled = undefined;
       });

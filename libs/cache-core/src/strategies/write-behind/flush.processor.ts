@@ -1,5 +1,6 @@
 import { Processor, WorkerHost } from '@nestjs/bullmq';
 import { type BeforeApplicationShutdown, Inject, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { RecordCache } from '../../redis/record-cache';
 import { ChangeLog } from './change-log';
 import { FlushTrigger } from './flush-trigger';
 import { WRITE_BEHIND_OPTIONS, WRITE_BEHIND_QUEUE, type WriteBehindOptions } from './write-behind.options';
@@ -8,8 +9,8 @@ import { WriteBehindFlusher } from './write-behind-flusher';
 /** Batches a flush job may write before handing over to a fresh job (keeps jobs short, shutdown quick). */
 const BATCHES_PER_JOB = 20;
 
-/** How long shutdown waits for the job in hand. */
-const SHUTDOWN_GRACE_MS = 10_000;
+/** How long shutdown waits for the batch in hand, and then for BullMQ to close. */
+const SHUTDOWN_GRACE_MS = 4_000;
 
 /**
  * The BullMQ worker: each flush job drains the change log. It runs in every process whose role is `all` or
@@ -22,20 +23,24 @@ export class FlushProcessor extends WorkerHost implements OnApplicationBootstrap
   private lastActivity = Date.now();
   private watchdog?: NodeJS.Timeout;
   private drainingDirectly = false;
+  private activeJob?: Promise<unknown>;
 
   constructor(
     private readonly flusher: WriteBehindFlusher,
     private readonly trigger: FlushTrigger,
     private readonly log: ChangeLog,
+    private readonly cache: RecordCache,
     @Inject(WRITE_BEHIND_OPTIONS) private readonly options: WriteBehindOptions,
   ) {
     super();
   }
 
-  async onApplicationBootstrap(): Promise<void> {
-    await this.trigger.schedule();
+  /** Nothing here waits for Redis: with Redis away the app starts, answers 503, and catches up once it is back. */
+  onApplicationBootstrap(): void {
+    this.worker.on('error', (error) => this.trigger.connectionLost(error));
+    this.trigger.scheduleWhenReachable();
     if (this.options.role === 'api') return;
-    void this.worker.run();
+    this.worker.run().catch((error: unknown) => this.logger.warn(`Flush worker stopped: ${String(error)}`));
     const every = Math.max(1000, this.options.flushIntervalMs);
     this.watchdog = setInterval(() => void this.checkIdle(3 * every), every).unref();
   }
@@ -70,24 +75,46 @@ export class FlushProcessor extends WorkerHost implements OnApplicationBootstrap
     }
   }
 
-  /** SIGTERM: finish the batch in hand, acknowledge it, then let the worker go (its Redis still open). */
+  /**
+   * SIGTERM: finish the batch in hand, acknowledge it, then let the worker go (its Redis still open). With
+   * Redis unreachable (now, or for the whole grace period) BullMQ's connections are dropped instead, since its
+   * close would wait for Redis forever; claims left unacknowledged are flushed again by the next worker.
+   */
   async beforeApplicationShutdown(): Promise<void> {
     clearInterval(this.watchdog);
     this.flusher.stop();
-    const closed = this.worker.close();
-    const timedOut = await Promise.race([
-      closed.then(() => false),
-      new Promise<boolean>((resolve) => setTimeout(() => resolve(true), SHUTDOWN_GRACE_MS).unref()),
-    ]);
-    // Past the grace period (Redis unreachable), stop waiting: unacknowledged claims are flushed again later.
-    if (timedOut) void this.worker.close(true).catch(() => undefined);
+    await settlesWithin(this.activeJob ?? Promise.resolve(), SHUTDOWN_GRACE_MS);
+    // BullMQ's graceful close waits for Redis however long it is away, and whoever calls close first decides.
+    const force = !this.cache.writable;
+    if (force) {
+      this.logger.warn('Redis unreachable at shutdown: dropping BullMQ connections');
+      await settlesWithin(this.trigger.disconnect(), SHUTDOWN_GRACE_MS);
+    }
+    await settlesWithin(this.worker.close(force), SHUTDOWN_GRACE_MS);
   }
 
   async process(): Promise<{ rows: number }> {
+    this.trigger.connectionWorks();
     this.lastActivity = Date.now();
-    const { rows, more } = await this.flusher.drain(BATCHES_PER_JOB);
+    const drained = this.flusher.drain(BATCHES_PER_JOB);
+    this.activeJob = drained.catch(() => undefined);
+    const { rows, more } = await drained;
     this.lastActivity = Date.now();
     if (more) await this.trigger.now();
     return { rows };
   }
+}
+
+/** True if `work` settled (either way) within `ms`. */
+async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const settled = await Promise.race([
+    work.then(
+      () => true,
+      () => true,
+    ),
+    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms))),
+  ]);
+  clearTimeout(timer);
+  return settled;
 }

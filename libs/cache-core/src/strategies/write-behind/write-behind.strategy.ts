@@ -1,13 +1,25 @@
-import { CacheUnavailableError, ConflictError, DatabaseUnavailableError, DomainError } from '@app/common';
+import {
+  CacheUnavailableError,
+  ConflictError,
+  DatabaseUnavailableError,
+  DomainError,
+  type IdempotencyClaim,
+  IdempotencyKeyInUseError,
+  IdempotentReplay,
+  replayFor,
+  type StoredOutcome,
+  type WriteOptions,
+} from '@app/common';
 import { type BeforeApplicationShutdown, Inject, Injectable, ServiceUnavailableException } from '@nestjs/common';
 import type { CacheableRecord, CacheRead } from '../../cache-strategy';
 import { RecordStore } from '../../record-store';
-import { RecordCache } from '../../redis/record-cache';
+import { cacheWriteFailure, RecordCache } from '../../redis/record-cache';
 import { CacheStats } from '../../stats/cache-stats';
 import { BaseRecordStrategy } from '../base-record.strategy';
 import { type Change, ChangeLog } from './change-log';
 import { FlushTrigger } from './flush-trigger';
 import { IdBlock } from './id-block';
+import { IdempotencyRecords } from './idempotency-records';
 import { WRITE_BEHIND_OPTIONS, type WriteBehindOptions } from './write-behind.options';
 import { WriteBehindStore } from './write-behind-store';
 
@@ -21,7 +33,8 @@ const MAX_CONFLICT_RETRIES = 20;
  * gone at once and never comes back. Ids come from the Postgres sequence in blocks; unique emails are checked
  * at request time. Consistency: read-your-writes in the app; Postgres lags by the flush delay, and a crash of
  * Redis loses what its persistence had not written (about a second with `appendfsync everysec`). With Redis
- * away, writes and reads answer 503 rather than risk losing or hiding an accepted change.
+ * away, writes and reads answer 503 rather than risk losing or hiding an accepted change. `If-Match` is checked
+ * by the accept script's version compare-and-set, and an idempotent write's answer is stored by that script.
  */
 @Injectable()
 export class WriteBehindStrategy<T extends CacheableRecord, C, U>
@@ -39,6 +52,7 @@ export class WriteBehindStrategy<T extends CacheableRecord, C, U>
     stats: CacheStats,
     private readonly log: ChangeLog,
     private readonly trigger: FlushTrigger,
+    private readonly idempotency: IdempotencyRecords,
     @Inject(WRITE_BEHIND_OPTIONS) private readonly options: WriteBehindOptions,
   ) {
     super(cache, store, stats);
@@ -51,32 +65,48 @@ export class WriteBehindStrategy<T extends CacheableRecord, C, U>
     this.accepting = false;
   }
 
-  override async create(input: C): Promise<T> {
+  override async create(input: C, options?: WriteOptions<T>): Promise<T> {
     this.assertAccepting();
-    const record = this.writeStore.build(await this.ids.next(), input, new Date());
-    await this.accept({ kind: 'put', record }, 0, null);
-    return record;
+    return this.idempotently(options, async () => {
+      const record = this.writeStore.build(await this.ids.next(), input, new Date());
+      await this.accept({ kind: 'put', record }, 0, null, options);
+      return record;
+    });
   }
 
-  override async update(id: number, changes: U): Promise<T> {
+  override async update(id: number, changes: U, options?: WriteOptions<T>): Promise<T> {
     this.assertAccepting();
-    for (let attempt = 0; attempt < MAX_CONFLICT_RETRIES; attempt += 1) {
-      const current = await this.current(id);
-      const next = this.writeStore.merge(current, changes, new Date());
-      if (await this.accept({ kind: 'put', record: next }, current.version, this.writeStore.uniqueKey(current)))
-        return next;
-    }
-    throw new ConflictError(`Too many concurrent changes of ${id}, try again`);
+    return this.idempotently(options, async () => {
+      for (let attempt = 0; attempt < MAX_CONFLICT_RETRIES; attempt += 1) {
+        const current = await this.current(id, options);
+        const next = this.writeStore.merge(current, changes, new Date());
+        const previous = this.writeStore.uniqueKey(current);
+        if (await this.accept({ kind: 'put', record: next }, current.version, previous, options)) return next;
+      }
+      throw new ConflictError(`Too many concurrent changes of ${id}, try again`);
+    });
   }
 
-  override async remove(id: number): Promise<void> {
+  override async remove(id: number, options?: WriteOptions<T>): Promise<void> {
     this.assertAccepting();
-    for (let attempt = 0; attempt < MAX_CONFLICT_RETRIES; attempt += 1) {
-      const current = await this.current(id);
-      const deletion: Change<T> = { kind: 'delete', id, version: current.version + 1 };
-      if (await this.accept(deletion, current.version, this.writeStore.uniqueKey(current))) return;
+    await this.idempotently(options, async () => {
+      for (let attempt = 0; attempt < MAX_CONFLICT_RETRIES; attempt += 1) {
+        const current = await this.current(id, options);
+        const deletion: Change<T> = { kind: 'delete', id, version: current.version + 1 };
+        if (await this.accept(deletion, current.version, this.writeStore.uniqueKey(current), options)) return;
+      }
+      throw new ConflictError(`Too many concurrent changes of ${id}, try again`);
+    });
+  }
+
+  override async storedOutcome(claim: IdempotencyClaim): Promise<StoredOutcome | null> {
+    if (!this.cache.writable) throw new CacheUnavailableError();
+    try {
+      return await this.idempotency.storedOutcome(claim);
+    } catch (error) {
+      this.cache.failed(error);
+      throw new CacheUnavailableError();
     }
-    throw new ConflictError(`Too many concurrent changes of ${id}, try again`);
   }
 
   override async statsExtras(): Promise<Record<string, number | string | null>> {
@@ -95,26 +125,54 @@ export class WriteBehindStrategy<T extends CacheableRecord, C, U>
     return { value: row, outcome: 'MISS' };
   }
 
-  /** The latest accepted state: the row in Redis, else Postgres (which is current when Redis has nothing). */
-  private async current(id: number): Promise<T> {
+  /**
+   * The latest accepted state: the row in Redis, else Postgres (which is current when Redis has nothing).
+   * A 412 when it is not a version `If-Match` named; the accept script then makes sure it still is.
+   */
+  private async current(id: number, options: WriteOptions<T> | undefined): Promise<T> {
     let row: string | null | undefined;
     let tombstone: string | null | undefined;
+    if (!this.cache.writable) throw new CacheUnavailableError();
     try {
-      [row, tombstone] = await this.cache.redis.mget(this.cache.keys.entry(id), this.cache.keys.tombstone(id));
+      [row, tombstone] = await this.cache.writer.mget(this.cache.keys.entry(id), this.cache.keys.tombstone(id));
     } catch (error) {
       this.cache.failed(error);
       throw new CacheUnavailableError();
     }
     if (tombstone) throw this.store.notFound(id);
-    if (row) return JSON.parse(row) as T;
-    const stored = await this.store.findById(id);
-    this.stats.countDbRead();
-    if (stored === null) throw this.store.notFound(id);
-    return stored;
+    let current: T | null = row ? (JSON.parse(row) as T) : null;
+    if (current === null) {
+      current = await this.store.findById(id);
+      this.stats.countDbRead();
+    }
+    if (current === null) throw this.store.notFound(id);
+    if (options?.ifMatch !== undefined && !options.ifMatch.includes(current.version)) {
+      throw this.store.preconditionFailed(id);
+    }
+    return current;
+  }
+
+  /** Runs a write holding its `Idempotency-Key`, if it has one (Redis away: nothing was written, 503). */
+  private async idempotently<R>(options: WriteOptions<T> | undefined, work: () => Promise<R>): Promise<R> {
+    const claim = options?.idempotency;
+    if (claim === undefined) return work();
+    if (!this.cache.writable) throw new CacheUnavailableError();
+    try {
+      return await this.idempotency.holding(claim, work);
+    } catch (error) {
+      if (error instanceof DomainError || error instanceof IdempotentReplay) throw error;
+      this.cache.failed(error);
+      throw cacheWriteFailure(error);
+    }
   }
 
   /** True once accepted; false when another change of the record won the race (the caller retries). */
-  private async accept(change: Change<T>, expectedVersion: number, previousUnique: string | null): Promise<boolean> {
+  private async accept(
+    change: Change<T>,
+    expectedVersion: number,
+    previousUnique: string | null,
+    options: WriteOptions<T> | undefined,
+  ): Promise<boolean> {
     const next = change.kind === 'put' ? this.writeStore.uniqueKey(change.record) : null;
     const id = change.kind === 'put' ? change.record.id : change.id;
     let postgresOwner: number | null = null;
@@ -125,16 +183,33 @@ export class WriteBehindStrategy<T extends CacheableRecord, C, U>
         throw error;
       });
     }
+    const write = options?.idempotency;
+    const answer =
+      write === undefined
+        ? undefined
+        : this.idempotency.answer(write, change.kind === 'put' ? change.record : undefined);
+    if (!this.cache.writable) throw new CacheUnavailableError();
     let result: string;
     try {
-      result = await this.log.accept(change, expectedVersion, { next, previous: previousUnique, postgresOwner });
+      result = await this.log.accept(
+        change,
+        expectedVersion,
+        { next, previous: previousUnique, postgresOwner },
+        answer,
+      );
     } catch (error) {
       if (error instanceof DomainError) throw error;
       this.cache.failed(error);
-      throw new CacheUnavailableError();
+      throw cacheWriteFailure(error);
+    }
+    if (result === 'duplicate' && write !== undefined) {
+      const stored = await this.idempotency.storedOutcome(write);
+      if (stored !== null) throw replayFor(stored, write);
+      throw new IdempotencyKeyInUseError();
     }
     if (result === 'gone') throw this.store.notFound(id);
     if (result === 'conflict') throw this.writeStore.uniqueConflict(next ?? '');
+    // Another change won: the caller reads the new current state (a 412 there if If-Match no longer holds).
     if (result === 'retry') return false;
     this.stats.countCacheWrite();
     this.written(id);

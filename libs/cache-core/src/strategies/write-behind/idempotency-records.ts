@@ -1,0 +1,73 @@
+import {
+  claimDigest,
+  type IdempotencyClaim,
+  IdempotencyKeyInUseError,
+  type IdempotentWrite,
+  replayFor,
+  type StoredOutcome,
+} from '@app/common';
+import { Injectable } from '@nestjs/common';
+import { randomBytes } from 'node:crypto';
+import { CacheKeys } from '../../cache-keys';
+import { RecordCache } from '../../redis/record-cache';
+
+/** Longest a request may hold its key before another may take it over (a crashed process's lock). */
+const LOCK_TTL_MS = 30_000;
+
+/** Deletes the lock only if it is still ours. */
+const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+
+/**
+ * Write-behind's idempotency records, in Redis next to the change log: the answer is stored by the accept
+ * script itself (so it exists exactly when the change does), and a short lock per key makes a concurrent
+ * repeat a 409 instead of a second change.
+ */
+@Injectable()
+export class IdempotencyRecords {
+  private readonly redis: RecordCache['writer'] & { wbReleaseKey(key: string, token: string): Promise<number> };
+
+  constructor(
+    cache: RecordCache,
+    private readonly keys: CacheKeys,
+  ) {
+    cache.writer.defineCommand('wbReleaseKey', { numberOfKeys: 1, lua: RELEASE });
+    this.redis = cache.writer as IdempotencyRecords['redis'];
+  }
+
+  /** Where the answer to `claim` is stored. */
+  recordKey(claim: IdempotencyClaim): string {
+    return this.keys.named(`idempotency:${claimDigest(claim).toString('base64url')}`);
+  }
+
+  async storedOutcome(claim: IdempotencyClaim): Promise<StoredOutcome | null> {
+    const raw = await this.redis.get(this.recordKey(claim));
+    return raw === null ? null : (JSON.parse(raw) as StoredOutcome);
+  }
+
+  /** The answer to store with the change, in the accept script's form. */
+  answer<T>(write: IdempotentWrite<T>, record: T | undefined): { key: string; value: string; ttlMs: number } {
+    const stored: StoredOutcome = { fingerprint: write.fingerprint, ...write.response(record) };
+    return { key: this.recordKey(write), value: JSON.stringify(stored), ttlMs: write.ttlSeconds * 1000 };
+  }
+
+  /**
+   * Runs `work` holding the key: a repeat that arrives meanwhile is a 409, and one that arrives after the
+   * answer was stored replays it (thrown as `IdempotentReplay`, or a 422 for another request).
+   */
+  async holding<R>(claim: IdempotencyClaim, work: () => Promise<R>): Promise<R> {
+    const lock = `${this.recordKey(claim)}:lock`;
+    const token = randomBytes(8).toString('hex');
+    if ((await this.redis.set(lock, token, 'PX', LOCK_TTL_MS, 'NX')) === null) {
+      const stored = await this.storedOutcome(claim);
+      if (stored !== null) throw replayFor(stored, claim);
+      throw new IdempotencyKeyInUseError();
+    }
+    try {
+      const stored = await this.storedOutcome(claim);
+      if (stored !== null) throw replayFor(stored, claim);
+      return await work();
+    } finally {
+      await this.redis.wbReleaseKey(lock, token).catch(() => undefined);
+    }
+  }
+}
