@@ -215,6 +215,138 @@ export function describeCacheStrategyContract(definition: PatternAppDefinition):
       expect(read.body.age).toBe(row?.age);
     });
 
+    it('sends the version as a strong ETag on reads and writes, and answers If-None-Match with 304', async () => {
+      const created = await t.http().post('/users').send(newUser()).expect(201);
+      expect(created.headers.etag).toBe('"1"');
+      const user = created.body as UserBody;
+      const read = await t.http().get(`/users/${user.id}`).expect(200);
+      expect(read.headers.etag).toBe('"1"');
+      for (const tag of ['"1"', 'W/"1"', '"7", "1"', '*']) {
+        const unchanged = await t.http().get(`/users/${user.id}`).set('If-None-Match', tag).expect(304);
+        expect(unchanged.text).toBe('');
+        expect(unchanged.headers.etag).toBe('"1"');
+        expect(['HIT', 'MISS', 'BYPASS']).toContain(unchanged.headers['x-cache']);
+      }
+      const patched = await t.http().patch(`/users/${user.id}`).send({ age: 50 }).expect(200);
+      expect(patched.headers.etag).toBe('"2"');
+      const changed = await t.http().get(`/users/${user.id}`).set('If-None-Match', '"1"').expect(200);
+      expect(changed.headers.etag).toBe('"2"');
+      expect(changed.body.age).toBe(50);
+      await t.http().get(`/users/${user.id}`).set('If-None-Match', 'nonsense').expect(400);
+    });
+
+    it('applies PUT, PATCH and DELETE with If-Match only while the ETag is current: 412 otherwise, nothing changed', async () => {
+      const user = await create();
+      const stale = await t.http().patch(`/users/${user.id}`).set('If-Match', '"2"').send({ age: 70 }).expect(412);
+      expect(stale.body).toEqual({
+        statusCode: 412,
+        message: `User ${user.id} has changed since that ETag; read it again`,
+        error: 'Precondition Failed',
+      });
+      await t.http().patch(`/users/${user.id}`).set('If-Match', 'W/"1"').send({ age: 70 }).expect(412);
+      await t.http().put(`/users/${user.id}`).set('If-Match', '"9"').send(newUser()).expect(412);
+      await t.http().delete(`/users/${user.id}`).set('If-Match', '"5", "6"').expect(412);
+      await t.http().patch(`/users/${user.id}`).set('If-Match', '1').send({ age: 70 }).expect(400);
+      expect((await t.http().get(`/users/${user.id}`).expect(200)).body).toEqual(user);
+
+      const first = await t.http().patch(`/users/${user.id}`).set('If-Match', '"0", "1"').send({ age: 71 }).expect(200);
+      expect(first.headers.etag).toBe('"2"');
+      // A lost update: a second writer that read version 1 too is refused instead of overwriting.
+      await t.http().patch(`/users/${user.id}`).set('If-Match', '"1"').send({ age: 99 }).expect(412);
+      await t
+        .http()
+        .put(`/users/${user.id}`)
+        .set('If-Match', '*')
+        .send({ ...newUser(), age: 72 })
+        .expect(200);
+      await t.http().delete(`/users/${user.id}`).set('If-Match', '"2"').expect(412);
+      await flushed();
+      expect(await dbRow(user.id)).toMatchObject({ age: 72, version: 3 });
+      const cached = await t.redis.get(entryKey(t, user.id));
+      if (cached !== null) expect(JSON.parse(cached)).toMatchObject({ age: 72, version: 3 });
+      await t.http().delete(`/users/${user.id}`).set('If-Match', '"3"').expect(204);
+      await t.http().delete(`/users/${user.id}`).set('If-Match', '*').expect(404);
+      await flushed();
+      expect(await dbRow(user.id)).toBeUndefined();
+    });
+
+    it('answers a repeated POST with the same Idempotency-Key from the first outcome: one user, not two', async () => {
+      const input = newUser({ name: 'Once' });
+      const key = `create-${input.email}`;
+      const first = await t.http().post('/users').set('Idempotency-Key', key).send(input).expect(201);
+      expect(first.headers['idempotent-replayed']).toBeUndefined();
+      const again = await t.http().post('/users').set('Idempotency-Key', key).send(input).expect(201);
+      expect(again.headers['idempotent-replayed']).toBe('true');
+      expect(again.headers.etag).toBe(first.headers.etag);
+      expect(again.body).toEqual(first.body);
+      // The same body with its keys in another order is the same request.
+      const reordered = Object.fromEntries(Object.entries(input).reverse());
+      await t.http().post('/users').set('Idempotency-Key', key).send(reordered).expect(201);
+      const other = await t.http().post('/users').set('Idempotency-Key', key).send(newUser()).expect(422);
+      expect(other.body).toEqual({
+        statusCode: 422,
+        message: 'This Idempotency-Key was already used with a different request',
+        error: 'Unprocessable Content',
+      });
+      await flushed();
+      const rows = await t.db.query('SELECT id FROM users WHERE email = $1', [input.email]);
+      expect(rows.rows).toEqual([{ id: first.body.id }]);
+      // Without the key, the same body is a new request (and a duplicate email).
+      await t.http().post('/users').send(input).expect(409);
+    });
+
+    it('replays PATCH and DELETE retries instead of applying them twice, and scopes keys per route', async () => {
+      const user = await create();
+      const key = `patch-${user.id}-${Date.now()}`;
+      const patched = await t
+        .http()
+        .patch(`/users/${user.id}`)
+        .set('Idempotency-Key', key)
+        .set('If-Match', '"1"')
+        .send({ age: 42 })
+        .expect(200);
+      // The retry's If-Match is stale now; the replay answers what the first request got.
+      const retried = await t
+        .http()
+        .patch(`/users/${user.id}`)
+        .set('Idempotency-Key', key)
+        .set('If-Match', '"1"')
+        .send({ age: 42 })
+        .expect(200);
+      expect(retried.body).toEqual(patched.body);
+      expect(retried.headers['idempotent-replayed']).toBe('true');
+      await t.http().patch(`/users/${user.id}`).set('Idempotency-Key', key).send({ age: 43 }).expect(422);
+      // The same key on another route is another key.
+      await t
+        .http()
+        .put(`/users/${user.id}`)
+        .set('Idempotency-Key', key)
+        .send({ ...newUser(), age: 44 })
+        .expect(200);
+      await flushed();
+      expect(await dbRow(user.id)).toMatchObject({ age: 44, version: 3 });
+
+      const deleteKey = `delete-${user.id}-${Date.now()}`;
+      await t.http().delete(`/users/${user.id}`).set('Idempotency-Key', deleteKey).expect(204);
+      const again = await t.http().delete(`/users/${user.id}`).set('Idempotency-Key', deleteKey).expect(204);
+      expect(again.headers['idempotent-replayed']).toBe('true');
+      expect(again.text).toBe('');
+      await t.http().delete(`/users/${user.id}`).expect(404);
+    });
+
+    it.each([
+      ['empty', ''],
+      ['too long', 'k'.repeat(256)],
+      ['not ASCII', 'clé'],
+    ])('rejects an Idempotency-Key that is %s with 400', async (_label, key) => {
+      const input = newUser();
+      const response = await t.http().post('/users').set('Idempotency-Key', key).send(input);
+      expect(response.status).toBe(400);
+      expect(response.body.message).toMatch(/Idempotency-Key/);
+      await flushed();
+      expect((await t.db.query('SELECT 1 FROM users WHERE email = $1', [input.email])).rowCount).toBe(0);
+    });
+
     it('reports stats with counters and latency percentiles', async () => {
       const user = await create();
       await t.http().get(`/users/${user.id}`).expect(200);

@@ -1,5 +1,6 @@
 import { RecordCache } from '@app/cache-core';
-import { Controller, Get } from '@nestjs/common';
+import type { HeaderWriter } from '@app/common';
+import { Controller, Get, Res, ServiceUnavailableException } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import {
   HealthCheck,
@@ -22,7 +23,17 @@ export class HealthController {
   /** Pings Postgres and Redis; 200 when both answer, 503 with each one's state otherwise. */
   @Get()
   @HealthCheck()
-  check(): Promise<HealthCheckResult> {
+  async check(@Res({ passthrough: true }) response: HeaderWriter): Promise<HealthCheckResult> {
+    try {
+      return await this.probe();
+    } catch (error) {
+      if (!(error instanceof ServiceUnavailableException)) throw error;
+      response.status(503);
+      return error.getResponse() as HealthCheckResult;
+    }
+  }
+
+  private probe(): Promise<HealthCheckResult> {
     return this.health.check([
       () => this.database.pingCheck('postgres', { timeout: 1000 }),
       async () => {

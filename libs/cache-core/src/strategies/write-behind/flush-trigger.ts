@@ -1,6 +1,6 @@
 import { InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import type { Queue } from 'bullmq';
+import { type Queue, Worker } from 'bullmq';
 import { WRITE_BEHIND_OPTIONS, WRITE_BEHIND_QUEUE, type WriteBehindOptions } from './write-behind.options';
 
 const FLUSH = 'flush';
@@ -77,6 +77,16 @@ export class FlushTrigger {
       )
       .then(() => this.connectionWorks())
       .catch((error: unknown) => this.logger.debug(`Flush scheduler not registered: ${String(error)}`));
+  }
+
+  /** A worker for this queue, on the queue's connection settings and prefix; started by `run()`. */
+  createWorker(process: () => Promise<unknown>): Worker {
+    return new Worker(this.queue.name, process, {
+      connection: this.queue.opts.connection,
+      prefix: this.queue.opts.prefix,
+      autorun: false,
+      concurrency: 1,
+    });
   }
 
   /** Drops the queue's connections at once: pending commands fail instead of waiting for Redis. */

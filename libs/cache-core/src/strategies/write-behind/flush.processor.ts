@@ -1,25 +1,37 @@
-import { Processor, WorkerHost } from '@nestjs/bullmq';
-import { type BeforeApplicationShutdown, Inject, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import {
+  type BeforeApplicationShutdown,
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+} from '@nestjs/common';
+import type { Worker } from 'bullmq';
 import { RecordCache } from '../../redis/record-cache';
 import { ChangeLog } from './change-log';
 import { FlushTrigger } from './flush-trigger';
-import { WRITE_BEHIND_OPTIONS, WRITE_BEHIND_QUEUE, type WriteBehindOptions } from './write-behind.options';
+import { WRITE_BEHIND_OPTIONS, type WriteBehindOptions } from './write-behind.options';
 import { WriteBehindFlusher } from './write-behind-flusher';
 
 /** Batches a flush job may write before handing over to a fresh job (keeps jobs short, shutdown quick). */
 const BATCHES_PER_JOB = 20;
 
-/** How long shutdown waits for the batch in hand, and then for BullMQ to close. */
-const SHUTDOWN_GRACE_MS = 4_000;
+/** How long shutdown waits for the batch in hand; then for BullMQ to close, and to drop its connections. */
+const BATCH_GRACE_MS = 3_000;
+const CLOSE_GRACE_MS = 2_000;
 
 /**
  * The BullMQ worker: each flush job drains the change log. It runs in every process whose role is `all` or
  * `worker`; several such processes share the queue and the log, so flushing scales out. On shutdown
  * the flusher stops after its batch and the worker closes once that job is done, before any connection closes.
+ *
+ * The worker is created here rather than with `@Processor`, so this class alone decides how long shutdown
+ * waits for it: a BullMQ connection that never comes back after Redis restarted (seen with BullMQ 6's blocking
+ * connection stuck in `reconnecting`) would otherwise hold the app's shutdown forever.
  */
-@Processor(WRITE_BEHIND_QUEUE, { autorun: false, concurrency: 1 })
-export class FlushProcessor extends WorkerHost implements OnApplicationBootstrap, BeforeApplicationShutdown {
+@Injectable()
+export class FlushProcessor implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(FlushProcessor.name);
+  private worker?: Worker;
   private lastActivity = Date.now();
   private watchdog?: NodeJS.Timeout;
   private drainingDirectly = false;
@@ -31,15 +43,14 @@ export class FlushProcessor extends WorkerHost implements OnApplicationBootstrap
     private readonly log: ChangeLog,
     private readonly cache: RecordCache,
     @Inject(WRITE_BEHIND_OPTIONS) private readonly options: WriteBehindOptions,
-  ) {
-    super();
-  }
+  ) {}
 
   /** Nothing here waits for Redis: with Redis away the app starts, answers 503, and catches up once it is back. */
   onApplicationBootstrap(): void {
-    this.worker.on('error', (error) => this.trigger.connectionLost(error));
     this.trigger.scheduleWhenReachable();
     if (this.options.role === 'api') return;
+    this.worker = this.trigger.createWorker(() => this.process());
+    this.worker.on('error', (error) => this.trigger.connectionLost(error));
     this.worker.run().catch((error: unknown) => this.logger.warn(`Flush worker stopped: ${String(error)}`));
     const every = Math.max(1000, this.options.flushIntervalMs);
     this.watchdog = setInterval(() => void this.checkIdle(3 * every), every).unref();
@@ -83,14 +94,15 @@ export class FlushProcessor extends WorkerHost implements OnApplicationBootstrap
   async beforeApplicationShutdown(): Promise<void> {
     clearInterval(this.watchdog);
     this.flusher.stop();
-    await settlesWithin(this.activeJob ?? Promise.resolve(), SHUTDOWN_GRACE_MS);
-    // BullMQ's graceful close waits for Redis however long it is away, and whoever calls close first decides.
-    const force = !this.cache.writable;
-    if (force) {
-      this.logger.warn('Redis unreachable at shutdown: dropping BullMQ connections');
-      await settlesWithin(this.trigger.disconnect(), SHUTDOWN_GRACE_MS);
-    }
-    await settlesWithin(this.worker.close(force), SHUTDOWN_GRACE_MS);
+    await settlesWithin(this.activeJob ?? Promise.resolve(), BATCH_GRACE_MS);
+    // BullMQ's graceful close waits for Redis however long it is away.
+    const reachable = this.cache.writable;
+    if (!reachable) this.logger.warn('Redis unreachable at shutdown: closing BullMQ without waiting for it');
+    const closed = (await settlesWithin(this.worker?.close(!reachable), CLOSE_GRACE_MS)) && reachable;
+    if (closed) return;
+    // Dropping the connections fails the commands that wait for Redis (the queue's close among them).
+    if (reachable) this.logger.warn('BullMQ did not close in time: dropping its connections');
+    await settlesWithin(Promise.allSettled([this.worker?.disconnect(), this.trigger.disconnect()]), CLOSE_GRACE_MS);
   }
 
   async process(): Promise<{ rows: number }> {
@@ -106,7 +118,8 @@ export class FlushProcessor extends WorkerHost implements OnApplicationBootstrap
 }
 
 /** True if `work` settled (either way) within `ms`. */
-async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+async function settlesWithin(work: Promise<unknown> | undefined, ms: number): Promise<boolean> {
+  if (work === undefined) return true;
   let timer: NodeJS.Timeout | undefined;
   const settled = await Promise.race([
     work.then(
