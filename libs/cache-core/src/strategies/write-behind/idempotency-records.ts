@@ -12,7 +12,7 @@ import { CacheKeys } from '../../cache-keys';
 import { RecordCache } from '../../redis/record-cache';
 
 /** Longest a request may hold its key before another may take it over (a crashed process's lock). */
-const LOCK_TTL_MS = 30_000;
+const LOCK_TTL_MS = 10_000;
 
 /** Deletes the lock only if it is still ours. */
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
