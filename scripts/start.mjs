@@ -125,10 +125,14 @@ async function ensureServices() {
 function startApps() {
   const cli = JSON.parse(readFileSync(join(root, 'nest-cli.json'), 'utf8'));
   const apps = Object.entries(cli.projects).filter(([, project]) => project.type === 'application');
+  // A local demo: admin endpoints (cache clear, warm, dead letters) stay usable without a token.
+  const adminOpen = process.env.ADMIN_TOKEN === undefined;
+  if (adminOpen) log('ADMIN_OPEN=true: admin endpoints are open to anyone here; set ADMIN_TOKEN to close them');
   const children = apps.map(([name, project]) => {
     const entry = join(root, 'dist', `${project.entryFile}.js`);
     const child = spawn(process.execPath, ['--enable-source-maps', entry], {
       cwd: root,
+      env: { ...process.env, ...(adminOpen ? { ADMIN_OPEN: process.env.ADMIN_OPEN ?? 'true' } : {}) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     for (const stream of [child.stdout, child.stderr]) {

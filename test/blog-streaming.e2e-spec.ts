@@ -81,6 +81,7 @@ describe(`blog streaming ${POSTS.toLocaleString('en-US')} posts from the built a
         BLOG_SEED_POSTS: String(POSTS),
         BLOG_CHUNK_SIZE: '2000',
         BLOG_WARM_ON_START: 'false',
+        ADMIN_OPEN: 'true',
         LOG_LEVEL: 'error',
       },
       stdio: ['ignore', 'ignore', 'inherit'],

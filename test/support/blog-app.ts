@@ -40,6 +40,7 @@ export async function startBlogTestApp(
     BLOG_SEED_POSTS: '2500',
     BLOG_CHUNK_SIZE: '500',
     BLOG_WARM_ON_START: 'false',
+    ADMIN_OPEN: 'true',
     ...options.env,
   });
   const { schema, keyPrefix } = blogIsolation(config);

@@ -52,6 +52,7 @@ export async function startTestApp(definition: PatternAppDefinition, options: Te
     REDIS_KEY_PREFIX: `${name}:`,
     HTTP_ADAPTER: options.adapter ?? 'express',
     LOG_LEVEL: 'error',
+    ADMIN_OPEN: 'true',
     ...options.env,
   });
   const { schema, keyPrefix } = isolationFor(definition, config);

@@ -18,3 +18,5 @@ export * from './http/write-conditions.decorator';
 export * from './idempotency/idempotency';
 export * from './idempotency/postgres-idempotency';
 export * from './idempotency/create-idempotency-keys.migration';
+export * from './http/json-body.pipe';
+export * from './http/json-content-type.guard';

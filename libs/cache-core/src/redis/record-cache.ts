@@ -1,5 +1,5 @@
 import { CacheUnavailableError } from '@app/common';
-import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { CacheKeys } from '../cache-keys';
@@ -12,6 +12,9 @@ export type CacheLookup<T> =
   { kind: 'hit'; value: T | null } | { kind: 'miss'; lease: string } | { kind: 'unavailable' };
 
 const UNAVAILABLE = { kind: 'unavailable' } as const;
+
+/** How long a connection attempt may take, and how long start waits for Redis. */
+const CONNECT_TIMEOUT_MS = 2_000;
 
 /** Beyond this many unconfirmed invalidations, the whole app cache is cleared on reconnect instead. */
 const MAX_PENDING_INVALIDATIONS = 100_000;
@@ -37,10 +40,9 @@ redis.call('DEL', KEYS[2])
 if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
 local current = redis.call('GET', KEYS[1])
 if current then
-  local ok, decoded = pcall(cjson.decode, current)
-  if ok and type(decoded) == 'table' and tonumber(decoded['version']) and tonumber(decoded['version']) >= tonumber(ARGV[3]) then
-    return 0
-  end
+  -- The version is read from the JSON text: Redis's decoder refuses some strings JSON.stringify writes.
+  local version = tonumber(string.match(current, '"version":(%-?%d+)'))
+  if version and version >= tonumber(ARGV[3]) then return 0 end
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1`;
@@ -75,7 +77,7 @@ interface RecordCacheCommands {
  * served from Redis again, so nothing written while Redis was away is read stale afterwards.
  */
 @Injectable()
-export class RecordCache implements OnApplicationShutdown {
+export class RecordCache implements OnModuleInit, OnApplicationShutdown {
   /** The raw client, for strategies that keep extra structures (hot sets, locks) under this app's prefix. */
   readonly redis: Redis & RecordCacheCommands;
   /**
@@ -283,6 +285,22 @@ export class RecordCache implements OnApplicationShutdown {
     await this.redis.ping();
   }
 
+  /**
+   * Gives both connections up to their connect timeout to come up before the app listens, so a freshly started
+   * app does not serve its first requests without Redis when Redis is there. A Redis that is down does not
+   * hold the start: requests then go on without it, and the clients connect when it appears.
+   */
+  async onModuleInit(): Promise<void> {
+    const ready = (client: Redis): Promise<unknown> =>
+      client.status === 'ready' ? Promise.resolve() : new Promise((resolve) => client.once('ready', resolve));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all([ready(this.redis), ready(this.writer)]),
+      new Promise((resolve) => (timer = setTimeout(resolve, CONNECT_TIMEOUT_MS))),
+    ]);
+    clearTimeout(timer);
+  }
+
   /** Last, after every `beforeApplicationShutdown` hook, so a batch in hand can still be acknowledged. */
   async onApplicationShutdown(): Promise<void> {
     await Promise.all([this.redis, this.writer].map((client) => client.quit().catch(() => client.disconnect())));
@@ -300,7 +318,7 @@ export class RecordCache implements OnApplicationShutdown {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       autoResendUnfulfilledCommands: false,
-      connectTimeout: 2_000,
+      connectTimeout: CONNECT_TIMEOUT_MS,
       retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2_000),
       connectionName: `${this.options.keyPrefix}${role}`,
     }) as Redis & RecordCacheCommands;

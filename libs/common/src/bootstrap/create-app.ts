@@ -14,6 +14,8 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { AppConfig } from '../config/app-config';
 import { InvalidConfigError } from '../errors/invalid-config.error';
 import { HttpErrorFilter } from '../http/http-error.filter';
+import { JsonBodyPipe } from '../http/json-body.pipe';
+import { JsonContentTypeGuard } from '../http/json-content-type.guard';
 
 /** The largest request body any app accepts; bigger ones get 413. */
 export const BODY_LIMIT_BYTES = 100 * 1024;
@@ -58,7 +60,9 @@ export async function createApp(
     express.useBodyParser('json', { limit: BODY_LIMIT_BYTES });
     app = express;
   }
+  app.useGlobalGuards(new JsonContentTypeGuard());
   app.useGlobalPipes(
+    new JsonBodyPipe(),
     new ValidationPipe({
       whitelist: true,
       forbidNonWhitelisted: true,

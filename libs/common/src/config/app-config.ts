@@ -211,6 +211,11 @@ export class AppConfig {
   @MinLength(8)
   ADMIN_TOKEN?: string;
 
+  /** With no `ADMIN_TOKEN`, admin endpoints are closed (403) unless this is true: for local demos only. */
+  @Transform(toBoolean)
+  @IsBoolean()
+  ADMIN_OPEN: boolean = false;
+
   @Transform(toBoolean)
   @IsBoolean()
   SWAGGER_ENABLED: boolean = true;

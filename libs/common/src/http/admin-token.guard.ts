@@ -1,21 +1,35 @@
-import { type CanActivate, type ExecutionContext, Injectable, UnauthorizedException } from '@nestjs/common';
+import {
+  type CanActivate,
+  type ExecutionContext,
+  ForbiddenException,
+  Injectable,
+  UnauthorizedException,
+} from '@nestjs/common';
 import { timingSafeEqual } from 'node:crypto';
 import { AppConfig } from '../config/app-config';
 
 /**
- * Protects admin endpoints. Open when `ADMIN_TOKEN` is unset (local demos); otherwise the request must carry
- * `Authorization: Bearer <ADMIN_TOKEN>`, compared in constant time.
+ * Protects admin endpoints. With `ADMIN_TOKEN` set the request must carry `Authorization: Bearer <ADMIN_TOKEN>`,
+ * compared in constant time. Without it they are closed (403), unless `ADMIN_OPEN=true` opens them for a local
+ * demo (which `npm start` does, and says so).
  */
 @Injectable()
 export class AdminTokenGuard implements CanActivate {
   private readonly expected?: Buffer;
+  private readonly open: boolean;
 
   constructor(config: AppConfig) {
     this.expected = config.ADMIN_TOKEN === undefined ? undefined : Buffer.from(config.ADMIN_TOKEN);
+    this.open = config.ADMIN_OPEN;
   }
 
   canActivate(context: ExecutionContext): boolean {
-    if (this.expected === undefined) return true;
+    if (this.expected === undefined) {
+      if (this.open) return true;
+      throw new ForbiddenException(
+        'Admin endpoints are closed: set ADMIN_TOKEN (then send Authorization: Bearer <token>), or ADMIN_OPEN=true for a local demo',
+      );
+    }
     const request = context.switchToHttp().getRequest<{ headers: Record<string, string | string[] | undefined> }>();
     const header = request.headers.authorization;
     const match = typeof header === 'string' ? /^Bearer (.+)$/.exec(header) : null;

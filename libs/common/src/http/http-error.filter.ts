@@ -25,6 +25,7 @@ const OUTCOME_MESSAGES: Record<WriteOutcome, string> = {
 const REASONS: Record<number, string> = {
   400: 'Bad Request',
   401: 'Unauthorized',
+  403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
   409: 'Conflict',

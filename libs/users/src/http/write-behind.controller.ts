@@ -13,7 +13,7 @@ import {
   UseGuards,
 } from '@nestjs/common';
 import { ApiBearerAuth, ApiQuery, ApiTags } from '@nestjs/swagger';
-import { ArrayMaxSize, IsArray, IsInt, IsOptional, Max, Min } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsInt, Max, Min, ValidateIf } from 'class-validator';
 
 const WAIT_LIMIT_MS = 30_000;
 
@@ -22,8 +22,8 @@ interface StatusWriter {
 }
 
 export class ReplayDto {
-  /** Ids to replay; all dead letters when absent. */
-  @IsOptional()
+  /** Ids to replay; all dead letters when absent (null is not absent: it is a 400). */
+  @ValidateIf((_, value) => value !== undefined)
   @IsArray()
   @ArrayMaxSize(10_000)
   @IsInt({ each: true })

@@ -11,11 +11,18 @@ import { RecordCache } from '../../redis/record-cache';
  * (KEYS[12], ARGV[9]), the answer is stored by the same script, so a change and its answer exist together or
  * not at all; a key that already has an answer is `duplicate` and nothing changes.
  */
-const ACCEPT = `
+/**
+ * A stored row's version, read from the JSON text without decoding it: Redis's JSON decoder refuses some
+ * strings JSON.stringify writes (escaped lone surrogates), and one such row must not stop the log. A quote
+ * inside a JSON string is always escaped, so `"version":` can only be the record's own key.
+ */
+const VERSION_OF = `local function versionOf(json) return tonumber(string.match(json, '"version":(%-?%d+)')) end`;
+
+const ACCEPT = `${VERSION_OF}
 if ARGV[9] ~= '' and redis.call('EXISTS', KEYS[12]) == 1 then return 'duplicate' end
 if redis.call('EXISTS', KEYS[3]) == 1 then return 'gone' end
 local current = redis.call('GET', KEYS[1])
-if current and tonumber(cjson.decode(current)['version']) ~= tonumber(ARGV[4]) then return 'retry' end
+if current and versionOf(current) ~= tonumber(ARGV[4]) then return 'retry' end
 local unique, previous, pgOwner = ARGV[5], ARGV[6], ARGV[7]
 if unique ~= '' then
   local holder = redis.call('HGET', KEYS[6], unique)
@@ -61,9 +68,9 @@ return ids`;
 /**
  * After Postgres committed: a change is done only if the row in Redis is still the version that was
  * written; then it leaves the log and its row may expire. If a newer change arrived meanwhile, the id stays
- * pending and is flushed again at once.
+ * pending and is flushed again at once. An id with neither row nor tombstone has nothing left to flush.
  */
-const ACK = `
+const ACK = `${VERSION_OF}
 local now = ARGV[3]
 local count = (#ARGV - 3) / 2
 for i = 1, count do
@@ -71,11 +78,11 @@ for i = 1, count do
   local entry, tomb = KEYS[3 + 2 * i], KEYS[4 + 2 * i]
   local current = redis.call('GET', entry) or redis.call('GET', tomb)
   redis.call('HDEL', KEYS[4], id)
-  if current and tonumber(cjson.decode(current)['version']) == version then
+  if not current or versionOf(current) == version then
     redis.call('ZREM', KEYS[1], id)
     redis.call('ZREM', KEYS[2], id)
     redis.call('HDEL', KEYS[3], id)
-    if redis.call('EXISTS', entry) == 1 then redis.call('PEXPIRE', entry, ARGV[1]) else redis.call('PEXPIRE', tomb, ARGV[2]) end
+    if redis.call('EXISTS', entry) == 1 then redis.call('PEXPIRE', entry, ARGV[1]) elseif current then redis.call('PEXPIRE', tomb, ARGV[2]) end
   else
     redis.call('ZADD', KEYS[1], now, id)
   end
@@ -118,6 +125,13 @@ for i = 2, #ARGV do
   end
 end
 return replayed`;
+
+/** A stored row or tombstone, checked to be a record of `id` with a version. */
+function decodeRecord<T extends CacheableRecord>(json: string, id: number): T {
+  const value = JSON.parse(json) as Partial<T> | null;
+  if (value?.id !== id || !Number.isInteger(value.version)) throw new Error('not a record');
+  return value as T;
+}
 
 interface ChangeLogCommands {
   wbAccept(...args: (string | number)[]): Promise<string>;
@@ -238,19 +252,26 @@ export class ChangeLog {
     return ids.map(Number);
   }
 
-  /** The current state of claimed ids: the row, or the deletion; ids with neither are skipped. */
-  async read<T extends CacheableRecord>(ids: number[]): Promise<Change<T>[]> {
-    if (ids.length === 0) return [];
+  /**
+   * The current state of claimed ids: the row, or the deletion; ids with neither are skipped, and ids whose
+   * stored value cannot be decoded are returned apart (`undecodable`) so they cannot hold up the others.
+   */
+  async read<T extends CacheableRecord>(ids: number[]): Promise<{ changes: Change<T>[]; undecodable: number[] }> {
+    if (ids.length === 0) return { changes: [], undecodable: [] };
     const values = await this.redis.mget(ids.flatMap((id) => [this.keys.entry(id), this.keys.tombstone(id)]));
     const changes: Change<T>[] = [];
+    const undecodable: number[] = [];
     ids.forEach((id, index) => {
       const row = values[2 * index];
       const tombstone = values[2 * index + 1];
-      if (row) changes.push({ kind: 'put', record: JSON.parse(row) as T });
-      else if (tombstone)
-        changes.push({ kind: 'delete', id, version: (JSON.parse(tombstone) as { version: number }).version });
+      try {
+        if (row) changes.push({ kind: 'put', record: decodeRecord<T>(row, id) });
+        else if (tombstone) changes.push({ kind: 'delete', id, version: decodeRecord(tombstone, id).version });
+      } catch {
+        undecodable.push(id);
+      }
     });
-    return changes;
+    return { changes, undecodable };
   }
 
   async ack(flushed: { id: number; version: number }[], ttlMs: number): Promise<void> {

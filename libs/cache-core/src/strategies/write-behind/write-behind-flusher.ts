@@ -1,4 +1,4 @@
-import { DatabaseUnavailableError } from '@app/common';
+import { DatabaseUnavailableError, DomainError } from '@app/common';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { CacheableRecord } from '../../cache-strategy';
 import { RecordStore } from '../../record-store';
@@ -12,6 +12,20 @@ function versionOf<T extends CacheableRecord>(change: Change<T>): { id: number; 
   return change.kind === 'put'
     ? { id: change.record.id, version: change.record.version }
     : { id: change.id, version: change.version };
+}
+
+/**
+ * What a client may be told about why Postgres refused a change: the domain error's own message, or the SQLSTATE
+ * of a database error, never its text (which can quote data, constraint and table names).
+ */
+function refusal(error: unknown): string {
+  if (error instanceof DomainError) return error.message;
+  const code =
+    (error as { driverError?: { code?: unknown }; code?: unknown }).driverError?.code ??
+    (error as { code?: unknown }).code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)
+    ? `Postgres refused the change (SQLSTATE ${code})`
+    : 'Postgres refused the change';
 }
 
 /**
@@ -80,8 +94,12 @@ export class WriteBehindFlusher<T extends CacheableRecord = CacheableRecord> {
   }
 
   private async flushClaimed(ids: number[]): Promise<number> {
-    const changes = await this.log.read<T>(ids);
-    const found = new Set(changes.map((change) => versionOf(change).id));
+    const { changes, undecodable } = await this.log.read<T>(ids);
+    for (const id of undecodable) {
+      await this.log.fail(id, 0, 'The stored change cannot be decoded', 1, this.options.backoffMs);
+      this.logger.warn(`Change of ${id} dead-lettered: its stored value in Redis cannot be decoded`);
+    }
+    const found = new Set([...changes.map((change) => versionOf(change).id), ...undecodable]);
     const orphans = ids.filter((id) => !found.has(id)).map((id) => ({ id, version: -1 }));
     let written = changes;
     try {
@@ -119,9 +137,10 @@ export class WriteBehindFlusher<T extends CacheableRecord = CacheableRecord> {
           throw error;
         }
         const { id, version } = versionOf(change);
-        const reason = error instanceof Error ? error.message : String(error);
+        const reason = refusal(error);
         const outcome = await this.log.fail(id, version, reason, this.options.maxAttempts, this.options.backoffMs);
-        if (outcome === 'dead') this.logger.warn(`Change ${id}@${version} dead-lettered: ${reason}`);
+        // The full text goes to the log once; clients of /dead-letters see only the summary.
+        if (outcome === 'dead') this.logger.warn(`Change ${id}@${version} dead-lettered: ${String(error)}`);
       }
     }
     return written;

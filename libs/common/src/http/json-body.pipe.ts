@@ -1,0 +1,43 @@
+import { BadRequestException, type ArgumentMetadata, Injectable, type PipeTransform } from '@nestjs/common';
+
+/** Deeper bodies are refused before validation walks them (recursive validators overflow the stack). */
+export const MAX_BODY_DEPTH = 32;
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+/** NUL (Postgres text cannot hold it) or a UTF-16 surrogate without its pair (not Unicode text at all). */
+// eslint-disable-next-line no-control-regex -- NUL is exactly what this looks for
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/**
+ * Holds every request body to rules that must hold before any validator or store sees it: a JSON object,
+ * nested at most {@link MAX_BODY_DEPTH} levels, no prototype-polluting keys, and only strings that every
+ * store can keep (no NUL, no lone surrogate: Postgres and Redis's Lua JSON decoder refuse them). Each
+ * violation is a 400 naming where it is. The walk is iterative, so depth itself cannot overflow the stack.
+ */
+@Injectable()
+export class JsonBodyPipe implements PipeTransform {
+  transform(value: unknown, metadata: ArgumentMetadata): unknown {
+    if (metadata.type !== 'body') return value;
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      throw new BadRequestException('The body must be a JSON object, sent with Content-Type: application/json');
+    }
+    const pending: { node: unknown; path: string; depth: number }[] = [{ node: value, path: '', depth: 1 }];
+    while (pending.length > 0) {
+      const { node, path, depth } = pending.pop()!;
+      if (typeof node === 'string') {
+        if (UNSTORABLE.test(node)) {
+          throw new BadRequestException(`${path || 'body'} must be valid Unicode text without NUL characters`);
+        }
+        continue;
+      }
+      if (node === null || typeof node !== 'object') continue;
+      if (depth > MAX_BODY_DEPTH) throw new BadRequestException(`The body nests deeper than ${MAX_BODY_DEPTH} levels`);
+      for (const [key, child] of Object.entries(node)) {
+        const at = Array.isArray(node) ? `${path}[${key}]` : path === '' ? key : `${path}.${key}`;
+        if (FORBIDDEN_KEYS.has(key)) throw new BadRequestException(`${at} is not allowed`);
+        if (UNSTORABLE.test(key)) throw new BadRequestException(`${at.replace(UNSTORABLE, '?')} is not a valid key`);
+        pending.push({ node: child, path: at, depth: depth + 1 });
+      }
+    }
+    return value;
+  }
+}
