@@ -31,7 +31,7 @@ import Negotiator from 'negotiator';
 import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { PostListCache } from '../list/post-list.cache';
+import { type FullList, PostListCache } from '../list/post-list.cache';
 import { CreatePostDto, ListPostsQuery, PostDto, toPostDto, UpdatePostDto } from '../post/post.dto';
 import type { PostRecord } from '../post/post.record';
 import { PostsService } from '../posts.service';
@@ -63,7 +63,7 @@ export class PostsController {
   async list(
     @Query(new ValidationPipe({ transform: true, whitelist: true, forbidNonWhitelisted: true }))
     query: ListPostsQuery,
-    @Req() request: { headers: IncomingHttpHeaders },
+    @Req() request: { method: string; headers: IncomingHttpHeaders },
     @Res() response: AnyResponse,
   ): Promise<void> {
     if (query.limit !== undefined || query.after !== undefined) {
@@ -79,7 +79,11 @@ export class PostsController {
       return;
     }
     const gzipped = new Negotiator(request).encoding(['gzip', 'identity']) === 'gzip';
-    const full = await this.lists.full();
+    const head = request.method === 'HEAD';
+    // HEAD gets the headers a GET would, and no chunk is built or read for a body nobody receives.
+    const full: Omit<FullList, 'body'> & Partial<Pick<FullList, 'body'>> = head
+      ? await this.lists.describe()
+      : await this.lists.full();
     const raw = takeRawResponse(response);
     raw.writeHead(200, {
       'Content-Type': JSON_TYPE,
@@ -88,6 +92,10 @@ export class PostsController {
       'X-Cache-Chunks': `${full.cachedChunks}/${full.chunks}`,
       ...(gzipped ? { 'Content-Encoding': 'gzip' } : {}),
     });
+    if (full.body === undefined) {
+      raw.end();
+      return;
+    }
     try {
       await pipeline(Readable.from(full.body(gzipped), { objectMode: false }), raw);
     } catch (error) {

@@ -137,7 +137,13 @@ export class PostListCache implements BeforeApplicationShutdown {
   }
 
   /** Opens the full list. Throws (before anything is sent) when Postgres is needed and away. */
-  async full(): Promise<FullList> {
+  /** What a full read would answer with (for `HEAD`), without building or reading any chunk. */
+  async describe(): Promise<Omit<FullList, 'body'>> {
+    const { outcome, chunks, missing } = await this.survey();
+    return { outcome, chunks, cachedChunks: chunks - missing.length };
+  }
+
+  private async survey(): Promise<{ useCache: boolean; outcome: ListOutcome; chunks: number; missing: number[] }> {
     const useCache = await this.cacheUsable();
     const maxId = useCache ? await this.cachedMaxId() : await this.store.maxId();
     const chunks = Math.ceil(maxId / this.chunkSize);
@@ -150,6 +156,12 @@ export class PostListCache implements BeforeApplicationShutdown {
         : cachedChunks === 0
           ? 'MISS'
           : 'PARTIAL';
+    return { useCache, outcome, chunks, missing };
+  }
+
+  async full(): Promise<FullList> {
+    const { useCache, outcome, chunks, missing } = await this.survey();
+    const cachedChunks = chunks - missing.length;
     this.counters.fullLists[outcome] += 1;
     // Start every missing chunk now (at most `concurrency` build at once): after a write, the one chunk it
     // touched is rebuilt while the cached ones stream, not after them. Built chunks are small (compressed).
