@@ -151,6 +151,38 @@ describe.each(ADAPTERS)('cache-aside when Redis fails, on %s', (adapter) => {
     expect((await t.stats()).errors).toBeGreaterThan(0);
   });
 
+  it('stops waiting on a hung Redis after 3 failed reads (circuit breaker), and uses it again once it answers', async () => {
+    const user = (await t.http().post('/users').send(newUser()).expect(201)).body as { id: number };
+    await t.http().get(`/users/${user.id}`).expect(200);
+    const errorsBefore = (await t.stats()).errors;
+    redis.freeze();
+    for (let read = 0; read < 20; read += 1) {
+      expect((await t.http().get(`/users/${user.id}`).expect(200)).headers['x-cache']).toBe('BYPASS');
+    }
+    // Each read that tried Redis is one failed command; without the breaker all 20 would (see the next test).
+    // A probe may go through when the breaker half-opens (after 250 ms, then 500 ms, …) on a slow machine.
+    expect((await t.stats()).errors - errorsBefore).toBeLessThanOrEqual(8);
+    redis.thaw();
+    await waitFor(async () => (await t.http().get(`/users/${user.id}`)).headers['x-cache'] === 'HIT');
+  });
+
+  it('with REDIS_BREAKER_FAILURES=0, waits the command timeout on every read instead', async () => {
+    const plain = await startTestApp(CACHE_ASIDE, {
+      adapter,
+      env: { REDIS_URL: redis.url, REDIS_COMMAND_TIMEOUT_MS: '100', REDIS_BREAKER_FAILURES: '0' },
+    });
+    try {
+      const user = (await plain.http().post('/users').send(newUser()).expect(201)).body as { id: number };
+      const errorsBefore = (await plain.stats()).errors;
+      redis.freeze();
+      for (let read = 0; read < 20; read += 1) await plain.http().get(`/users/${user.id}`).expect(200);
+      expect((await plain.stats()).errors - errorsBefore).toBe(20);
+    } finally {
+      redis.thaw();
+      await plain.close();
+    }
+  });
+
   it('keeps answering with Redis stopped, and uses it again once it is back', async () => {
     const user = (await t.http().post('/users').send(newUser()).expect(201)).body as { id: number };
     await redis.stop();

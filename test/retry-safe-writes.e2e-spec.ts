@@ -25,12 +25,13 @@ describe.each(ADAPTERS)('an Idempotency-Key still in use, on %s', (adapter) => {
       await t.db.query('BEGIN');
       await t.db.query('SELECT id FROM users WHERE id = $1 FOR UPDATE', [user.id]);
       const first = t.http().patch(`/users/${user.id}`).set('Idempotency-Key', 'held').send({ age: 41 }).then();
+      const holder = (await t.db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
       await waitFor(async () => {
         // Inside its transaction the test's own connection sees one snapshot of pg_stat_activity.
         await t.db.query('SELECT pg_stat_clear_snapshot()');
-        const waiting = await t.db.query(
-          `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE users%'`,
-        );
+        const waiting = await t.db.query('SELECT 1 FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))', [
+          holder,
+        ]);
         return (waiting.rowCount ?? 0) > 0;
       });
       const repeat = await t.http().patch(`/users/${user.id}`).set('Idempotency-Key', 'held').send({ age: 41 });

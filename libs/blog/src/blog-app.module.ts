@@ -50,6 +50,7 @@ export class BlogAppModule {
           keyPrefix,
           commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
           writeTimeoutMs: config.REDIS_WRITE_TIMEOUT_MS,
+          breakerFailures: config.REDIS_BREAKER_FAILURES,
           ttlSeconds: config.CACHE_TTL_SECONDS,
           ttlJitter: config.CACHE_TTL_JITTER,
           negativeTtlSeconds: config.NEGATIVE_TTL_SECONDS,

@@ -7,6 +7,8 @@ export interface CacheCoreOptions {
   commandTimeoutMs: number;
   /** The same for commands on the write path, whose timeout leaves a write's outcome unknown. */
   writeTimeoutMs: number;
+  /** Consecutive failed reads after which reads skip Redis for a while; 0 turns the breaker off. */
+  breakerFailures?: number;
   ttlSeconds: number;
   /** Fraction of the TTL taken off at random (0.1 = up to 10% shorter). */
   ttlJitter: number;

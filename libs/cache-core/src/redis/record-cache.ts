@@ -1,6 +1,14 @@
 import { CacheUnavailableError } from '@app/common';
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
+import {
+  circuitBreaker,
+  type CircuitBreakerPolicy,
+  ConsecutiveBreaker,
+  ExponentialBackoff,
+  handleAll,
+  isBrokenCircuitError,
+} from 'cockatiel';
 import { Redis } from 'ioredis';
 import { CacheKeys } from '../cache-keys';
 import { CACHE_CORE_OPTIONS, type CacheCoreOptions } from '../cache-core.options';
@@ -93,6 +101,8 @@ export class RecordCache implements OnModuleInit, OnApplicationShutdown {
   private clearAllPending = false;
   private draining?: Promise<void>;
   private outage = false;
+  /** Reads skip Redis for a while after consecutive failures (see {@link readBreaker}); undefined when off. */
+  private readonly breaker?: CircuitBreakerPolicy;
 
   constructor(
     @Inject(CACHE_CORE_OPTIONS) private readonly options: CacheCoreOptions,
@@ -102,6 +112,7 @@ export class RecordCache implements OnModuleInit, OnApplicationShutdown {
     this.leaseTtlMs = options.leaseTtlMs ?? 10_000;
     this.redis = this.connect('cache', options.commandTimeoutMs);
     this.writer = this.connect('cache-writer', options.writeTimeoutMs);
+    this.breaker = this.readBreaker(options.breakerFailures ?? 0);
     this.redis.on('ready', () => {
       if (this.outage) this.logger.log('Redis is back');
       this.outage = false;
@@ -138,7 +149,7 @@ export class RecordCache implements OnModuleInit, OnApplicationShutdown {
     if (!this.available) return UNAVAILABLE;
     if (this.owesInvalidations && !(await this.readable(id))) return UNAVAILABLE;
     try {
-      const raw = await this.redis.get(this.keys.entry(id));
+      const raw = await this.read(() => this.redis.get(this.keys.entry(id)));
       if (raw !== null) return { kind: 'hit', value: JSON.parse(raw) as T | null };
       const lease = await this.acquireLease(id);
       return lease === null ? UNAVAILABLE : { kind: 'miss', lease };
@@ -157,10 +168,9 @@ export class RecordCache implements OnModuleInit, OnApplicationShutdown {
     if (this.owesInvalidations && !(await this.readable(id))) return UNAVAILABLE;
     try {
       const key = this.keys.entry(id);
-      const [[getError, raw], [ttlError, ttlMs]] = (await this.redis.multi().get(key).pttl(key).exec()) as [
-        [Error | null, string | null],
-        [Error | null, number],
-      ];
+      const [[getError, raw], [ttlError, ttlMs]] = (await this.read(() =>
+        this.redis.multi().get(key).pttl(key).exec(),
+      )) as [[Error | null, string | null], [Error | null, number]];
       if (getError) throw getError;
       if (ttlError) throw ttlError;
       if (raw !== null) return { kind: 'hit', value: JSON.parse(raw) as T | null, ttlMs };
@@ -177,7 +187,7 @@ export class RecordCache implements OnModuleInit, OnApplicationShutdown {
     if (!this.available) return null;
     const lease = `${this.tokenPrefix}:${(this.tokenSequence += 1)}`;
     try {
-      await this.redis.set(this.keys.lease(id), lease, 'PX', this.leaseTtlMs);
+      await this.read(() => this.redis.set(this.keys.lease(id), lease, 'PX', this.leaseTtlMs));
       return lease;
     } catch (error) {
       this.failed(error);
@@ -193,12 +203,8 @@ export class RecordCache implements OnModuleInit, OnApplicationShutdown {
     ttlMs = this.ttlMs(),
   ): Promise<boolean> {
     try {
-      const stored = await this.redis.fillIfLeased(
-        this.keys.entry(id),
-        this.keys.lease(id),
-        lease,
-        JSON.stringify(value),
-        ttlMs,
+      const stored = await this.read(() =>
+        this.redis.fillIfLeased(this.keys.entry(id), this.keys.lease(id), lease, JSON.stringify(value), ttlMs),
       );
       if (stored === 1) this.stats.countCacheWrite();
       return stored === 1;
@@ -306,10 +312,34 @@ export class RecordCache implements OnModuleInit, OnApplicationShutdown {
     await Promise.all([this.redis, this.writer].map((client) => client.quit().catch(() => client.disconnect())));
   }
 
-  /** Counts a failed cache command; the caller degrades to Postgres. */
+  /** Counts a failed cache command; the caller degrades to Postgres. A read skipped by the breaker is not one. */
   failed(error: unknown): void {
+    if (isBrokenCircuitError(error)) return;
     this.stats.countError();
     this.reportOutage(error as Error);
+  }
+
+  /**
+   * Why a breaker on reads: while Redis hangs (a partition, a frozen server), every read would wait the full
+   * command timeout before going to Postgres. After `failures` consecutive failed reads, reads skip Redis
+   * (BYPASS, straight to Postgres) for a while that starts at 250 ms and doubles up to 10 s while probes keep
+   * failing; one successful probe closes it. Skipping Redis on reads cannot serve stale data, so this trades
+   * only hit ratio for latency. Writes never go through it.
+   */
+  private readBreaker(failures: number): CircuitBreakerPolicy | undefined {
+    if (failures <= 0) return undefined;
+    const breaker = circuitBreaker(handleAll, {
+      halfOpenAfter: new ExponentialBackoff({ initialDelay: 250, maxDelay: 10_000 }),
+      breaker: new ConsecutiveBreaker(failures),
+    });
+    breaker.onBreak(() => this.logger.warn(`Redis reads failed ${failures} times in a row: skipping Redis for reads`));
+    breaker.onReset(() => this.logger.log('Redis reads work again'));
+    return breaker;
+  }
+
+  /** Runs a read-path command through the breaker, when there is one. */
+  private read<R>(command: () => Promise<R>): Promise<R> {
+    return this.breaker === undefined ? command() : this.breaker.execute(command);
   }
 
   private connect(role: string, commandTimeout: number): Redis & RecordCacheCommands {

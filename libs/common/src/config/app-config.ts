@@ -82,6 +82,12 @@ export class AppConfig {
   @Max(60000)
   REDIS_WRITE_TIMEOUT_MS: number = 2000;
 
+  /** Consecutive failed cache reads after which reads skip Redis for a short, growing while; 0 turns it off. */
+  @IsInt()
+  @Min(0)
+  @Max(1000)
+  REDIS_BREAKER_FAILURES: number = 3;
+
   /** How long the answer to a write with an `Idempotency-Key` is kept and replayed to retries. */
   @IsInt()
   @Min(1)

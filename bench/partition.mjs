@@ -1,0 +1,95 @@
+#!/usr/bin/env node
+// `npm run bench:partition`: read latency of cache-aside while its Redis hangs (SIGSTOP: sockets open, nothing
+// answers, as in a network partition), with the read circuit breaker on (REDIS_BREAKER_FAILURES=3, the default)
+// and off (0). Each run gets its own redis-server on a free port; the shared one is never touched.
+import autocannon from 'autocannon';
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { resolve } from 'node:path';
+import pg from 'pg';
+
+const root = resolve(import.meta.dirname, '..');
+const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@localhost:5432/caching_patterns';
+const SECONDS = Number(process.env.PARTITION_SECONDS ?? 8);
+const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
+
+const freePort = () =>
+  new Promise((done, fail) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => done(port));
+    });
+    server.on('error', fail);
+  });
+
+async function until(check, ms = 20_000) {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return;
+    await sleep(100);
+  }
+  throw new Error('timed out waiting for a server');
+}
+
+async function run(breakerFailures) {
+  const redisPort = await freePort();
+  const redis = spawn(
+    'redis-server',
+    ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    {
+      stdio: 'ignore',
+    },
+  );
+  const port = await freePort();
+  const schema = `bench_partition_${breakerFailures}_${process.pid}`;
+  const app = spawn(process.execPath, [resolve(root, 'dist/apps/cache-aside/src/main.js')], {
+    env: {
+      ...process.env,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      DATABASE_URL,
+      DATABASE_SCHEMA: schema,
+      REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+      REDIS_KEY_PREFIX: `${schema}:`,
+      REDIS_BREAKER_FAILURES: String(breakerFailures),
+      LOG_LEVEL: 'error',
+    },
+    stdio: 'ignore',
+  });
+  try {
+    const url = `http://127.0.0.1:${port}`;
+    await until(async () => (await fetch(`${url}/health`)).status === 200);
+    for (let id = 1; id <= 5; id += 1) await fetch(`${url}/users/${id}`);
+    redis.kill('SIGSTOP');
+    const result = await autocannon({
+      url,
+      connections: 16,
+      duration: SECONDS,
+      requests: [1, 2, 3, 4, 5].map((id) => ({ method: 'GET', path: `/users/${id}` })),
+    });
+    redis.kill('SIGCONT');
+    return result;
+  } finally {
+    app.kill('SIGTERM');
+    redis.kill('SIGCONT');
+    redis.kill('SIGKILL');
+    const db = new pg.Client({ connectionString: DATABASE_URL });
+    await db.connect();
+    await db.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await db.end();
+  }
+}
+
+const rows = [];
+for (const failures of [3, 0]) {
+  const result = await run(failures);
+  const label = failures === 0 ? 'off (REDIS_BREAKER_FAILURES=0)' : `on (REDIS_BREAKER_FAILURES=${failures})`;
+  rows.push(
+    `| ${label} | ${Math.round(result.requests.average)} | ${result.latency.p50} | ${result.latency.p99} | ${result.non2xx} |`,
+  );
+}
+process.stdout.write(
+  `cache-aside reads while its Redis hangs (SIGSTOP), 16 connections, ${SECONDS} s, REDIS_COMMAND_TIMEOUT_MS=100\n\n` +
+    '| read circuit breaker | req/s | p50 ms | p99 ms | non-2xx |\n|---|---|---|---|---|\n' +
+    `${rows.join('\n')}\n`,
+);
