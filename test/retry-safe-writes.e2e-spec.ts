@@ -90,13 +90,14 @@ describe.each(ADAPTERS)('an Idempotency-Key still in use, on %s', (adapter) => {
   });
 });
 
-describe('write-behind with a Redis that answers too late', () => {
+describe.each(ADAPTERS)('write-behind with a Redis that answers too late, on %s', (adapter) => {
   let redis: RedisServer;
   let t: TestApp;
 
   beforeAll(async () => {
     redis = await RedisServer.start();
     t = await startTestApp(WRITE_BEHIND, {
+      adapter,
       env: { REDIS_URL: redis.url, REDIS_WRITE_TIMEOUT_MS: '200', WRITE_BEHIND_BATCH_DELAY_MS: '600000' },
     });
   });
@@ -151,81 +152,88 @@ describe('write-behind with a Redis that answers too late', () => {
   });
 });
 
-describe('write-behind lifecycle without Redis (the built app, in its own process)', () => {
-  it('listens within 10 s with Redis down, answers 503, and works fully (BullMQ included) once Redis appears', async () => {
-    const port = await freePort();
-    const app = await AppProcess.start('write-behind', {
-      REDIS_URL: `redis://127.0.0.1:${port}`,
-      WRITE_BEHIND_FLUSH_INTERVAL_MS: '60000',
-    });
-    let redis: RedisServer | undefined;
-    try {
-      const started = Date.now();
-      await waitFor(async () => (await app.fetch('/health')) !== null, 10_000);
-      expect(Date.now() - started).toBeLessThan(10_000);
-      expect(await app.fetch('/health')).toMatchObject({
-        status: 503,
-        body: { info: { postgres: { status: 'up' } }, error: { redis: { status: 'down' } } },
+describe.each(ADAPTERS)(
+  'write-behind lifecycle without Redis (the built app, in its own process), on %s',
+  (adapter) => {
+    it('listens within 10 s with Redis down, answers 503, and works fully (BullMQ included) once Redis appears', async () => {
+      const port = await freePort();
+      const app = await AppProcess.start('write-behind', {
+        HTTP_ADAPTER: adapter,
+        REDIS_URL: `redis://127.0.0.1:${port}`,
+        WRITE_BEHIND_FLUSH_INTERVAL_MS: '60000',
       });
-      expect(await app.fetch('/users/1')).toMatchObject({ status: 503, body: { message: expect.any(String) } });
-      const write = await app.fetch('/users', {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify(newUser()),
-      });
-      expect(write).toMatchObject({ status: 503, body: { outcome: 'not-applied' } });
+      let redis: RedisServer | undefined;
+      try {
+        const started = Date.now();
+        await waitFor(async () => (await app.fetch('/health')) !== null, 10_000);
+        expect(Date.now() - started).toBeLessThan(10_000);
+        expect(await app.fetch('/health')).toMatchObject({
+          status: 503,
+          body: { info: { postgres: { status: 'up' } }, error: { redis: { status: 'down' } } },
+        });
+        expect(await app.fetch('/users/1')).toMatchObject({ status: 503, body: { message: expect.any(String) } });
+        const write = await app.fetch('/users', {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify(newUser()),
+        });
+        expect(write).toMatchObject({ status: 503, body: { outcome: 'not-applied' } });
 
-      redis = await RedisServer.start(port);
-      await waitFor(async () => (await app.fetch('/users/1'))?.status === 200, 15_000);
-      const input = newUser({ name: 'After Redis came' });
-      const created = await app.fetch('/users', {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify(input),
-      });
-      expect(created).toMatchObject({ status: 201, body: { name: 'After Redis came' } });
-      // BullMQ registered its job scheduler once Redis came, and the debounced flush job wrote the row.
-      const queue = new Queue(WRITE_BEHIND_QUEUE, {
-        connection: { host: '127.0.0.1', port },
-        prefix: `${app.schema}:bull`,
+        redis = await RedisServer.start(port);
+        await waitFor(async () => (await app.fetch('/users/1'))?.status === 200, 15_000);
+        const input = newUser({ name: 'After Redis came' });
+        const created = await app.fetch('/users', {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify(input),
+        });
+        expect(created).toMatchObject({ status: 201, body: { name: 'After Redis came' } });
+        // BullMQ registered its job scheduler once Redis came, and the debounced flush job wrote the row.
+        const queue = new Queue(WRITE_BEHIND_QUEUE, {
+          connection: { host: '127.0.0.1', port },
+          prefix: `${app.schema}:bull`,
+        });
+        try {
+          await waitFor(async () => (await queue.getJobSchedulers()).some((job) => job.key === 'flush-tick'), 15_000);
+        } finally {
+          await queue.close();
+        }
+        await waitFor(
+          async () => ((await app.fetch('/stats'))?.body as { pendingWrites?: number }).pendingWrites === 0,
+        );
+        expect(app.logs).not.toMatch(/^\s+at /m);
+        expect(app.logs.match(/BullMQ lost Redis/g) ?? []).toHaveLength(1);
+        expect(app.logs).toMatch(/BullMQ reaches Redis again/);
+      } finally {
+        await app.cleanUp();
+        await redis?.stop();
+      }
+    });
+
+    it.each([
+      ['never reachable', false],
+      ['gone after start', true],
+    ])('exits within 10 s of SIGTERM with Redis %s', async (_label, upAtStart) => {
+      const redis = upAtStart ? await RedisServer.start() : undefined;
+      const app = await AppProcess.start('write-behind', {
+        HTTP_ADAPTER: adapter,
+        REDIS_URL: redis?.url ?? `redis://127.0.0.1:${await freePort()}`,
       });
       try {
-        await waitFor(async () => (await queue.getJobSchedulers()).some((job) => job.key === 'flush-tick'), 15_000);
+        await waitFor(async () => (await app.fetch('/health')) !== null, 10_000);
+        if (redis !== undefined) {
+          await waitFor(async () => (await app.fetch('/health'))?.status === 200);
+          await redis.stop();
+          await waitFor(async () => (await app.fetch('/health'))?.status === 503);
+        }
+        const { ended, ms } = await app.stop('SIGTERM');
+        expect(['0', 'SIGTERM']).toContain(ended);
+        expect(ms).toBeLessThan(10_000);
+        expect(app.logs).not.toMatch(/^\s+at /m);
       } finally {
-        await queue.close();
+        await app.cleanUp();
+        await redis?.stop();
       }
-      await waitFor(async () => ((await app.fetch('/stats'))?.body as { pendingWrites?: number }).pendingWrites === 0);
-      expect(app.logs).not.toMatch(/^\s+at /m);
-      expect(app.logs.match(/BullMQ lost Redis/g) ?? []).toHaveLength(1);
-      expect(app.logs).toMatch(/BullMQ reaches Redis again/);
-    } finally {
-      await app.cleanUp();
-      await redis?.stop();
-    }
-  });
-
-  it.each([
-    ['never reachable', false],
-    ['gone after start', true],
-  ])('exits within 10 s of SIGTERM with Redis %s', async (_label, upAtStart) => {
-    const redis = upAtStart ? await RedisServer.start() : undefined;
-    const app = await AppProcess.start('write-behind', {
-      REDIS_URL: redis?.url ?? `redis://127.0.0.1:${await freePort()}`,
     });
-    try {
-      await waitFor(async () => (await app.fetch('/health')) !== null, 10_000);
-      if (redis !== undefined) {
-        await waitFor(async () => (await app.fetch('/health'))?.status === 200);
-        await redis.stop();
-        await waitFor(async () => (await app.fetch('/health'))?.status === 503);
-      }
-      const { ended, ms } = await app.stop('SIGTERM');
-      expect(['0', 'SIGTERM']).toContain(ended);
-      expect(ms).toBeLessThan(10_000);
-      expect(app.logs).not.toMatch(/^\s+at /m);
-    } finally {
-      await app.cleanUp();
-      await redis?.stop();
-    }
-  });
-});
+  },
+);
