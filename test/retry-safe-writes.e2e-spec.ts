@@ -172,6 +172,8 @@ describe.each(ADAPTERS)(
           body: { info: { postgres: { status: 'up' } }, error: { redis: { status: 'down' } } },
         });
         expect(await app.fetch('/users/1')).toMatchObject({ status: 503, body: { message: expect.any(String) } });
+        // The change log's counters live in Redis: /stats still answers, with them unknown.
+        expect(await app.fetch('/stats')).toMatchObject({ status: 200, body: { pendingWrites: null, dbReads: 0 } });
         const write = await app.fetch('/users', {
           method: 'POST',
           headers: { 'Content-Type': 'application/json' },

@@ -2,10 +2,10 @@ import { RecordStore } from '@app/cache-core';
 import {
   findStoredOutcome,
   type IdempotencyClaim,
-  missingOrChanged,
+  deleteRecord,
   queryRows,
-  type RowQuery,
   runWrite,
+  whyNotWritten,
   type StoredOutcome,
   translateDatabaseErrors,
   type WriteOptions,
@@ -70,19 +70,13 @@ export class PostStore extends RecordStore<PostRecord, NewPost, PostChanges> {
          WHERE id = $1 AND ($2::int[] IS NULL OR version = ANY($2::int[])) RETURNING ${COLUMNS}`,
         [id, options?.ifMatch ?? null, ...fields.map((field) => changes[field])],
       );
-      if (rows[0] === undefined) throw await this.notWritten(query, id);
+      if (rows[0] === undefined) throw await whyNotWritten(query, 'posts', id, this);
       return rows[0];
     });
   }
 
-  async delete(id: number, options?: WriteOptions<PostRecord>): Promise<void> {
-    await runWrite(this.dataSource, options, async (query) => {
-      const rows = await query<{ id: number }>(
-        `DELETE FROM posts WHERE id = $1 AND ($2::int[] IS NULL OR version = ANY($2::int[])) RETURNING id`,
-        [id, options?.ifMatch ?? null],
-      );
-      if (rows.length === 0) throw await this.notWritten(query, id);
-    });
+  delete(id: number, options?: WriteOptions<PostRecord>): Promise<void> {
+    return deleteRecord(this.dataSource, 'posts', id, options, this);
   }
 
   storedOutcome(claim: IdempotencyClaim): Promise<StoredOutcome | null> {
@@ -123,10 +117,6 @@ export class PostStore extends RecordStore<PostRecord, NewPost, PostChanges> {
   async maxId(): Promise<number> {
     const rows = await this.query<{ max: number }>('SELECT coalesce(max(id), 0) AS max FROM posts', []);
     return rows[0]!.max;
-  }
-
-  private async notWritten(query: RowQuery, id: number): Promise<Error> {
-    return (await missingOrChanged(query, 'posts', id)) === 'missing' ? this.notFound(id) : this.preconditionFailed(id);
   }
 
   private query<R>(sql: string, parameters: unknown[]): Promise<R[]> {

@@ -133,11 +133,34 @@ function toOutcome(row: StoredRow): StoredOutcome {
   return { fingerprint: row.fingerprint, status: row.status, body: row.body, etag: row.etag ?? undefined };
 }
 
+/** The errors a store throws for a record that is missing (404) or has moved past `If-Match` (412). */
+export interface RecordErrors {
+  notFound(id: number): Error;
+  preconditionFailed(id: number): Error;
+}
+
 /**
  * Why a conditional `UPDATE … WHERE id = $1 AND version = ANY(…)` touched no row: the record is gone (404),
  * or it exists with another version (412). Asked in the same transaction as the write.
  */
-export async function missingOrChanged(query: RowQuery, table: string, id: number): Promise<'missing' | 'changed'> {
+export async function whyNotWritten(query: RowQuery, table: string, id: number, errors: RecordErrors): Promise<Error> {
   const rows = await query<{ id: number }>(`SELECT id FROM ${table} WHERE id = $1`, [id]);
-  return rows.length === 0 ? 'missing' : 'changed';
+  return rows.length === 0 ? errors.notFound(id) : errors.preconditionFailed(id);
+}
+
+/** Deletes row `id` of `table`, only while its version is one `If-Match` named (when it named any). */
+export async function deleteRecord<T>(
+  dataSource: DataSource,
+  table: string,
+  id: number,
+  options: WriteOptions<T> | undefined,
+  errors: RecordErrors,
+): Promise<void> {
+  await runWrite(dataSource, options, async (query) => {
+    const rows = await query<{ id: number }>(
+      `DELETE FROM ${table} WHERE id = $1 AND ($2::int[] IS NULL OR version = ANY($2::int[])) RETURNING id`,
+      [id, options?.ifMatch ?? null],
+    );
+    if (rows.length === 0) throw await whyNotWritten(query, table, id, errors);
+  });
 }

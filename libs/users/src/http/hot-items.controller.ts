@@ -1,4 +1,5 @@
 import { CacheStrategy, RefreshAheadStrategy } from '@app/cache-core';
+import { CacheUnavailableError } from '@app/common';
 import { Controller, Get } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 
@@ -9,8 +10,12 @@ export class HotItemsController {
 
   /** The ids refresh-ahead keeps warm, hottest first, with their decayed access counts. */
   @Get()
-  get(): Promise<{ hotItems: number[]; accessCounts: Record<string, number> }> {
+  async get(): Promise<{ hotItems: number[]; accessCounts: Record<string, number> }> {
     if (!(this.strategy instanceof RefreshAheadStrategy)) throw new Error('hot items need the refresh-ahead strategy');
-    return this.strategy.hot();
+    try {
+      return await this.strategy.hot();
+    } catch {
+      throw new CacheUnavailableError('Cache unavailable: the hot set lives in Redis, try again later');
+    }
   }
 }

@@ -2,10 +2,10 @@ import {
   ConflictError,
   findStoredOutcome,
   type IdempotencyClaim,
-  missingOrChanged,
+  deleteRecord,
   queryRows,
-  type RowQuery,
   runWrite,
+  whyNotWritten,
   type StoredOutcome,
   translateDatabaseErrors,
   type WriteOptions,
@@ -63,21 +63,15 @@ export class UserStore extends WriteBehindStore<UserRecord, NewUser, UserChanges
            WHERE id = $1 AND ($2::int[] IS NULL OR version = ANY($2::int[])) RETURNING ${COLUMNS}`,
           [id, options?.ifMatch ?? null, ...fields.map((field) => changes[field])],
         );
-        if (rows[0] === undefined) throw await this.notWritten(query, id);
+        if (rows[0] === undefined) throw await whyNotWritten(query, 'users', id, this);
         return toUserRecord(rows[0]);
       },
       () => this.uniqueConflict(changes.email ?? ''),
     );
   }
 
-  async delete(id: number, options?: WriteOptions<UserRecord>): Promise<void> {
-    await runWrite(this.dataSource, options, async (query) => {
-      const rows = await query<{ id: number }>(
-        `DELETE FROM users WHERE id = $1 AND ($2::int[] IS NULL OR version = ANY($2::int[])) RETURNING id`,
-        [id, options?.ifMatch ?? null],
-      );
-      if (rows.length === 0) throw await this.notWritten(query, id);
-    });
+  delete(id: number, options?: WriteOptions<UserRecord>): Promise<void> {
+    return deleteRecord(this.dataSource, 'users', id, options, this);
   }
 
   storedOutcome(claim: IdempotencyClaim): Promise<StoredOutcome | null> {
@@ -165,10 +159,6 @@ export class UserStore extends WriteBehindStore<UserRecord, NewUser, UserChanges
       },
       () => new ConflictError('Email is already taken'),
     );
-  }
-
-  private async notWritten(query: RowQuery, id: number): Promise<Error> {
-    return (await missingOrChanged(query, 'users', id)) === 'missing' ? this.notFound(id) : this.preconditionFailed(id);
   }
 
   private query<R>(sql: string, parameters: unknown[], email?: string): Promise<R[]> {

@@ -16,12 +16,23 @@ import { RecordStore } from '../../record-store';
 import { cacheWriteFailure, RecordCache } from '../../redis/record-cache';
 import { CacheStats } from '../../stats/cache-stats';
 import { BaseRecordStrategy } from '../base-record.strategy';
-import { type Change, ChangeLog } from './change-log';
+import { type Change, ChangeLog, type ChangeLogStats } from './change-log';
 import { FlushTrigger } from './flush-trigger';
 import { IdBlock } from './id-block';
 import { IdempotencyRecords } from './idempotency-records';
 import { WRITE_BEHIND_OPTIONS, type WriteBehindOptions } from './write-behind.options';
 import { WriteBehindStore } from './write-behind-store';
+
+const CHANGE_LOG_STATS = [
+  'cachedWrites',
+  'coalesced',
+  'dbFlushes',
+  'flushedRows',
+  'deadLettered',
+  'pendingWrites',
+  'oldestPendingMs',
+  'lastFlush',
+] as const satisfies readonly (keyof ChangeLogStats)[];
 
 /** Concurrent changes of one record retry on top of each other; past this many tries the caller gets 409. */
 const MAX_CONFLICT_RETRIES = 20;
@@ -109,8 +120,14 @@ export class WriteBehindStrategy<T extends CacheableRecord, C, U>
     }
   }
 
+  /** The change log's counters, from Redis; null each while Redis cannot be read (`/stats` still answers). */
   override async statsExtras(): Promise<Record<string, number | string | null>> {
-    return { ...(await this.log.stats()) };
+    try {
+      return { ...(await this.log.stats()) };
+    } catch (error) {
+      this.cache.failed(error);
+      return Object.fromEntries(CHANGE_LOG_STATS.map((name) => [name, null]));
+    }
   }
 
   protected override async read(id: number): Promise<CacheRead<T>> {
