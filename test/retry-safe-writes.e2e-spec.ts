@@ -108,21 +108,29 @@ describe.each(ADAPTERS)('write-behind with a Redis that answers too late, on %s'
     await redis.stop();
   });
 
-  /** The next accepted change reaches a Redis that is frozen until after the write timeout. */
-  function freezeDuringNextAccept(): void {
+  /**
+   * The next accepted change reaches a Redis that is frozen until after the write timeout; resolves once Redis
+   * is thawed (it then runs what was sent meanwhile, in order).
+   */
+  function freezeDuringNextAccept(): Promise<void> {
     const log = t.app.get(ChangeLog);
     const accept = log.accept.bind(log);
-    log.accept = (...args) => {
-      log.accept = accept;
-      redis.freeze();
-      setTimeout(() => redis.thaw(), 600).unref();
-      return accept(...args);
-    };
+    return new Promise((thawed) => {
+      log.accept = (...args) => {
+        log.accept = accept;
+        redis.freeze();
+        setTimeout(() => {
+          redis.thaw();
+          thawed();
+        }, 600).unref();
+        return accept(...args);
+      };
+    });
   }
 
   it('answers 503 "outcome unknown" when the accept script ran but answered late; the retry with the key finds it', async () => {
     const input = newUser({ name: 'Accepted late' });
-    freezeDuringNextAccept();
+    const thawed = freezeDuringNextAccept();
     const unknown = await t.http().post('/users').set('Idempotency-Key', 'slow-create').send(input).expect(503);
     expect(unknown.headers['retry-after']).toBe('1');
     expect(unknown.body).toEqual({
@@ -131,7 +139,8 @@ describe.each(ADAPTERS)('write-behind with a Redis that answers too late, on %s'
       outcome: 'unknown',
       message: expect.stringMatching(/outcome of this write is unknown.*same Idempotency-Key is safe/),
     });
-    await waitFor(() => Promise.resolve(t.app.get(RecordCache).writable));
+    await thawed;
+    await t.redis.ping();
     const retried = await t.http().post('/users').set('Idempotency-Key', 'slow-create').send(input).expect(201);
     expect(retried.headers['idempotent-replayed']).toBe('true');
     expect(retried.body).toMatchObject({ name: 'Accepted late', email: input.email });
