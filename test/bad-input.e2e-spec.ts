@@ -118,8 +118,8 @@ describe('write-behind with a change it cannot decode in its log', () => {
     await t.redis
       .multi()
       .set(keys.entry(id), value)
-      .zadd(keys.named('wb:pending'), now, String(id))
-      .zadd(keys.named('wb:accepted'), now, String(id))
+      .zadd(keys.writeBehind.pending, now, String(id))
+      .zadd(keys.writeBehind.accepted, now, String(id))
       .exec();
   }
 

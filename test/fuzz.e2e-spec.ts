@@ -1,4 +1,4 @@
-import type { PatternAppDefinition } from '@app/users';
+import type { PatternAppDefinition } from '@app/shell';
 import fc from 'fast-check';
 import type { Client } from 'pg';
 import type request from 'supertest';

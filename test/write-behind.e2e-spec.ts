@@ -323,7 +323,7 @@ describe('write-behind durability', () => {
       second.kill('SIGTERM');
       // Nest re-raises the signal once its shutdown hooks are done; the batch in hand was acknowledged.
       expect(['0', 'SIGTERM']).toContain(await stopped);
-      const claims = await api.redis.hgetall(api.app.get(CacheKeys).named('wb:claimed'));
+      const claims = await api.redis.hgetall(api.app.get(CacheKeys).writeBehind.claimed);
       expect(Object.values(claims).filter((claimedAt) => Number(claimedAt) >= killedAt)).toEqual([]);
 
       const third = worker();

@@ -1,4 +1,4 @@
-import type { PatternAppDefinition } from '@app/users';
+import type { PatternAppDefinition } from '@app/shell';
 import { ADAPTERS, entryKey, newUser, startTestApp, type TestApp } from '../support/test-app';
 
 interface UserBody {

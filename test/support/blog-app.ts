@@ -1,11 +1,12 @@
-import { BlogAppModule, blogIsolation } from '@app/blog';
-import { type AppConfig, createApp, loadAppConfig } from '@app/common';
+import { type AppConfig, AppIdentity, loadAppConfig } from '@app/common';
+import { createApp } from '@app/shell';
 import type { INestApplication } from '@nestjs/common';
 import { request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { Client } from 'pg';
 import request from 'supertest';
+import { BLOG } from '../../apps/blog/src/app.module';
 import { type AdapterName, deleteKeys, uniqueName } from './test-app';
 
 /** The blog app on a private schema and key prefix, listening on a free port, plus direct clients. */
@@ -43,8 +44,8 @@ export async function startBlogTestApp(
     ADMIN_OPEN: 'true',
     ...options.env,
   });
-  const { schema, keyPrefix } = blogIsolation(config);
-  const app = await createApp(BlogAppModule.forRoot(config), config, { title: 'blog', description: 'test' });
+  const { schema, keyPrefix } = new AppIdentity(BLOG.name, config);
+  const app = await createApp(BLOG, config);
   await app.listen(0, '127.0.0.1');
   const address = (app.getHttpServer() as Server).address() as AddressInfo;
   const redis = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });

@@ -1,6 +1,6 @@
 import { CacheKeys, type CacheStatsSnapshot } from '@app/cache-core';
-import { type AppConfig, createApp, loadAppConfig } from '@app/common';
-import { isolationFor, type PatternAppDefinition, PatternAppModule } from '@app/users';
+import { type AppConfig, AppIdentity, loadAppConfig } from '@app/common';
+import { createApp, type PatternAppDefinition } from '@app/shell';
 import type { INestApplication } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
@@ -55,11 +55,8 @@ export async function startTestApp(definition: PatternAppDefinition, options: Te
     ADMIN_OPEN: 'true',
     ...options.env,
   });
-  const { schema, keyPrefix } = isolationFor(definition, config);
-  const app = await createApp(PatternAppModule.forPattern(definition, config), config, {
-    title: definition.pattern,
-    description: 'test',
-  });
+  const { schema, keyPrefix } = new AppIdentity(definition.name, config);
+  const app = await createApp(definition, config);
   await app.init();
   if (config.HTTP_ADAPTER === 'fastify') {
     await (app.getHttpAdapter().getInstance() as { ready(): Promise<unknown> }).ready();

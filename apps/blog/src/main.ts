@@ -1,3 +1,4 @@
-import { startBlogApp } from '@app/blog';
+import { startApp } from '@app/shell';
+import { BLOG } from './app.module';
 
-void startBlogApp();
+void startApp(BLOG);

@@ -1,17 +1,11 @@
-import { CacheAsideStrategy } from '@app/cache-core';
-import type { AppConfig } from '@app/common';
-import { type PatternAppDefinition, PatternAppModule } from '@app/users';
-import { type DynamicModule, Module } from '@nestjs/common';
+import { CacheAsideModule } from '@app/cache-core';
+import { AppShellModule, patternApp } from '@app/shell';
+import { USER_TABLES, UsersModule } from '@app/users';
+import { Module } from '@nestjs/common';
 
-export const CACHE_ASIDE: PatternAppDefinition = {
-  pattern: 'cache-aside',
-  defaultPort: 8001,
-  strategy: CacheAsideStrategy,
-};
+@Module({
+  imports: [AppShellModule.forRoot({ tables: USER_TABLES }), UsersModule, CacheAsideModule],
+})
+export class AppModule {}
 
-@Module({})
-export class AppModule {
-  static forRoot(config: AppConfig): DynamicModule {
-    return PatternAppModule.forPattern(CACHE_ASIDE, config);
-  }
-}
+export const CACHE_ASIDE = patternApp('cache-aside', { defaultPort: 8001, module: AppModule });

@@ -1,4 +1,4 @@
-import { startPatternApp } from '@app/users';
+import { startApp } from '@app/shell';
 import { CACHE_ASIDE } from './app.module';
 
-void startPatternApp(CACHE_ASIDE);
+void startApp(CACHE_ASIDE);

@@ -1,19 +1,12 @@
-import { NoCacheStrategy } from '@app/cache-core';
-import type { AppConfig } from '@app/common';
-import { type PatternAppDefinition, PatternAppModule } from '@app/users';
-import { type DynamicModule, Module } from '@nestjs/common';
+import { NoCacheModule } from '@app/cache-core';
+import { AppShellModule, patternApp } from '@app/shell';
+import { USER_TABLES, UsersModule } from '@app/users';
+import { Module } from '@nestjs/common';
 
 /** The benchmark's baseline: the same users API reading and writing Postgres only. */
-export const NO_CACHE: PatternAppDefinition = {
-  pattern: 'no-cache',
-  defaultPort: 8009,
-  strategy: NoCacheStrategy,
-  cacheClear: false,
-};
+@Module({
+  imports: [AppShellModule.forRoot({ tables: USER_TABLES, cacheClear: false }), UsersModule, NoCacheModule],
+})
+export class AppModule {}
 
-@Module({})
-export class AppModule {
-  static forRoot(config: AppConfig): DynamicModule {
-    return PatternAppModule.forPattern(NO_CACHE, config);
-  }
-}
+export const NO_CACHE = patternApp('no-cache', { defaultPort: 8009, module: AppModule });

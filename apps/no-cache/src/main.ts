@@ -1,4 +1,4 @@
-import { startPatternApp } from '@app/users';
+import { startApp } from '@app/shell';
 import { NO_CACHE } from './app.module';
 
-void startPatternApp(NO_CACHE);
+void startApp(NO_CACHE);

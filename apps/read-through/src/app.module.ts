@@ -1,18 +1,11 @@
-import { ReadThroughStrategy } from '@app/cache-core';
-import type { AppConfig } from '@app/common';
-import { type PatternAppDefinition, PatternAppModule, READ_THROUGH_LOADER_PROVIDER } from '@app/users';
-import { type DynamicModule, Module } from '@nestjs/common';
+import { ReadThroughModule } from '@app/cache-core';
+import { AppShellModule, patternApp } from '@app/shell';
+import { USER_LOADER, USER_TABLES, UsersModule } from '@app/users';
+import { Module } from '@nestjs/common';
 
-export const READ_THROUGH: PatternAppDefinition = {
-  pattern: 'read-through',
-  defaultPort: 8002,
-  strategy: ReadThroughStrategy,
-  providers: [READ_THROUGH_LOADER_PROVIDER],
-};
+@Module({
+  imports: [AppShellModule.forRoot({ tables: USER_TABLES }), UsersModule, ReadThroughModule.withLoader(USER_LOADER)],
+})
+export class AppModule {}
 
-@Module({})
-export class AppModule {
-  static forRoot(config: AppConfig): DynamicModule {
-    return PatternAppModule.forPattern(READ_THROUGH, config);
-  }
-}
+export const READ_THROUGH = patternApp('read-through', { defaultPort: 8002, module: AppModule });

@@ -1,4 +1,4 @@
-import { startPatternApp } from '@app/users';
+import { startApp } from '@app/shell';
 import { READ_THROUGH } from './app.module';
 
-void startPatternApp(READ_THROUGH);
+void startApp(READ_THROUGH);

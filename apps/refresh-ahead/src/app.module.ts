@@ -1,21 +1,11 @@
-import { RefreshAheadStrategy } from '@app/cache-core';
-import type { AppConfig } from '@app/common';
-import { HotItemsController, type PatternAppDefinition, PatternAppModule, REFRESH_AHEAD_PROVIDERS } from '@app/users';
-import { type DynamicModule, Module } from '@nestjs/common';
-import { ScheduleModule } from '@nestjs/schedule';
+import { RefreshAheadModule } from '@app/cache-core';
+import { AppShellModule, patternApp } from '@app/shell';
+import { USER_TABLES, UsersModule } from '@app/users';
+import { Module } from '@nestjs/common';
 
-export const REFRESH_AHEAD: PatternAppDefinition = {
-  pattern: 'refresh-ahead',
-  defaultPort: 8005,
-  strategy: RefreshAheadStrategy,
-  providers: REFRESH_AHEAD_PROVIDERS,
-  imports: () => [ScheduleModule.forRoot()],
-  controllers: [HotItemsController],
-};
+@Module({
+  imports: [AppShellModule.forRoot({ tables: USER_TABLES }), UsersModule, RefreshAheadModule],
+})
+export class AppModule {}
 
-@Module({})
-export class AppModule {
-  static forRoot(config: AppConfig): DynamicModule {
-    return PatternAppModule.forPattern(REFRESH_AHEAD, config);
-  }
-}
+export const REFRESH_AHEAD = patternApp('refresh-ahead', { defaultPort: 8005, module: AppModule });

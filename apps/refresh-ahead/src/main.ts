@@ -1,4 +1,4 @@
-import { startPatternApp } from '@app/users';
+import { startApp } from '@app/shell';
 import { REFRESH_AHEAD } from './app.module';
 
-void startPatternApp(REFRESH_AHEAD);
+void startApp(REFRESH_AHEAD);

@@ -1,29 +1,16 @@
-import { WriteBehindStrategy } from '@app/cache-core';
-import type { AppConfig } from '@app/common';
-import {
-  isolationFor,
-  type PatternAppDefinition,
-  PatternAppModule,
-  WRITE_BEHIND_PROVIDERS,
-  WriteBehindController,
-  writeBehindQueueModules,
-} from '@app/users';
-import { type DynamicModule, Module } from '@nestjs/common';
+import { WriteBehindModule } from '@app/cache-core';
+import { AppShellModule, patternApp } from '@app/shell';
+import { USER_TABLES, UsersModule } from '@app/users';
+import { Module } from '@nestjs/common';
 
-export const WRITE_BEHIND: PatternAppDefinition = {
-  pattern: 'write-behind',
+@Module({
+  // No `POST /cache/clear`: the cache holds accepted changes Postgres does not have yet.
+  imports: [AppShellModule.forRoot({ tables: USER_TABLES, cacheClear: false }), UsersModule, WriteBehindModule],
+})
+export class AppModule {}
+
+export const WRITE_BEHIND = patternApp('write-behind', {
   defaultPort: 8004,
-  strategy: WriteBehindStrategy,
-  providers: WRITE_BEHIND_PROVIDERS,
-  imports: (config) => writeBehindQueueModules(config, isolationFor(WRITE_BEHIND, config).keyPrefix),
-  controllers: [WriteBehindController],
-  cacheClear: false,
-  headless: (config) => config.WRITE_BEHIND_ROLE === 'worker',
-};
-
-@Module({})
-export class AppModule {
-  static forRoot(config: AppConfig): DynamicModule {
-    return PatternAppModule.forPattern(WRITE_BEHIND, config);
-  }
-}
+  module: AppModule,
+  headless: (config) => config.writeBehind.role === 'worker',
+});

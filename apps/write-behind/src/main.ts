@@ -1,4 +1,4 @@
-import { startPatternApp } from '@app/users';
+import { startApp } from '@app/shell';
 import { WRITE_BEHIND } from './app.module';
 
-void startPatternApp(WRITE_BEHIND);
+void startApp(WRITE_BEHIND);

@@ -1,17 +1,11 @@
-import { WriteThroughStrategy } from '@app/cache-core';
-import type { AppConfig } from '@app/common';
-import { type PatternAppDefinition, PatternAppModule } from '@app/users';
-import { type DynamicModule, Module } from '@nestjs/common';
+import { WriteThroughModule } from '@app/cache-core';
+import { AppShellModule, patternApp } from '@app/shell';
+import { USER_TABLES, UsersModule } from '@app/users';
+import { Module } from '@nestjs/common';
 
-export const WRITE_THROUGH: PatternAppDefinition = {
-  pattern: 'write-through',
-  defaultPort: 8003,
-  strategy: WriteThroughStrategy,
-};
+@Module({
+  imports: [AppShellModule.forRoot({ tables: USER_TABLES }), UsersModule, WriteThroughModule],
+})
+export class AppModule {}
 
-@Module({})
-export class AppModule {
-  static forRoot(config: AppConfig): DynamicModule {
-    return PatternAppModule.forPattern(WRITE_THROUGH, config);
-  }
-}
+export const WRITE_THROUGH = patternApp('write-through', { defaultPort: 8003, module: AppModule });

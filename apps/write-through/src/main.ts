@@ -1,4 +1,4 @@
-import { startPatternApp } from '@app/users';
+import { startApp } from '@app/shell';
 import { WRITE_THROUGH } from './app.module';
 
-void startPatternApp(WRITE_THROUGH);
+void startApp(WRITE_THROUGH);

@@ -1,4 +1,4 @@
-export * from './blog-app.module';
+export * from './blog.module';
 export * from './posts.service';
 export * from './post/post.record';
 export * from './post/post.dto';
@@ -6,6 +6,7 @@ export * from './post/post.entity';
 export * from './post/post.store';
 export * from './post/post-store.module';
 export * from './migrations';
-export * from './list/post-list.cache';
+export * from './list/full-list.reader';
+export * from './list/page-cache';
 export * from './seed/post-seeder';
 export * from './seed/progress-bar';

@@ -1,20 +1,62 @@
 import { CacheOutcome, CacheStats, CacheStrategy } from '@app/cache-core';
-import { NotFoundError, type WriteOptions } from '@app/common';
-import { BadRequestException, Injectable } from '@nestjs/common';
-import { PostListCache } from './list/post-list.cache';
+import { InvalidInputError, NotFoundError, type WriteOptions } from '@app/common';
+import { Injectable } from '@nestjs/common';
+import { type FullList, FullListReader } from './list/full-list.reader';
+import { ListChunks } from './list/list-chunks';
+import { ListWarmer } from './list/list-warmer';
+import { type ListPage, PageCache } from './list/page-cache';
 import { type NewPost, POST_FIELDS, type PostChanges, type PostRecord } from './post/post.record';
 
 /**
- * Posts through the cache-aside strategy (single posts) and the list cache (full list, pages). Every write
- * reaches Postgres first, then invalidates the post's entry and the one list chunk holding it.
+ * Posts through the cache-aside strategy (single posts) and the list cache (full list, pages): every read and
+ * write of posts goes through here. Every write reaches Postgres first, then invalidates the post's entry and
+ * the one list chunk holding it.
  */
 @Injectable()
 export class PostsService {
   constructor(
     private readonly strategy: CacheStrategy<PostRecord, NewPost, PostChanges>,
     private readonly stats: CacheStats,
-    private readonly list: PostListCache,
+    private readonly list: ListChunks,
+    private readonly fullList: FullListReader,
+    private readonly pages: PageCache,
+    private readonly warmer: ListWarmer,
   ) {}
+
+  /** Every post, ready to stream; throws before anything is sent when Postgres is needed and away. */
+  all(): Promise<FullList> {
+    return this.fullList.open();
+  }
+
+  /** What {@link all} would answer with, without reading or building any chunk (for `HEAD`). */
+  describeAll(): Promise<Omit<FullList, 'body'>> {
+    return this.fullList.describe();
+  }
+
+  /** `limit` posts after id `after`. */
+  page(after: number, limit: number): Promise<ListPage> {
+    return this.pages.page(after, limit);
+  }
+
+  /** Builds every list chunk not in Redis yet. */
+  warmList(): Promise<{ chunks: number; built: number; ms: number }> {
+    return this.warmer.warm();
+  }
+
+  /** After `POST /cache/clear`: no list build in flight is joined any more. */
+  listCleared(): void {
+    this.list.cleared();
+  }
+
+  /** The list cache's counters, for `/stats`. */
+  listStats(): Record<string, unknown> {
+    return {
+      ...this.fullList.snapshot(),
+      ...this.pages.snapshot(),
+      ...this.list.snapshot(),
+      warming: this.warmer.warming,
+    };
+  }
 
   async get(id: number): Promise<{ post: PostRecord; outcome: CacheOutcome }> {
     const read = await this.stats.timeRead(() => this.strategy.get(id));
@@ -32,7 +74,7 @@ export class PostsService {
 
   update(id: number, changes: PostChanges, options?: WriteOptions<PostRecord>): Promise<PostRecord> {
     if (POST_FIELDS.every((field) => changes[field] === undefined)) {
-      throw new BadRequestException(`Send at least one of ${POST_FIELDS.join(', ')}`);
+      throw new InvalidInputError(`Send at least one of ${POST_FIELDS.join(', ')}`);
     }
     return this.stats.timeWrite(async () => {
       const post = await this.strategy.update(id, changes, options);

@@ -1,79 +1,48 @@
-import { IdempotencyLedger } from '@app/common';
-import {
-  ConfigurableModuleBuilder,
-  type DynamicModule,
-  Module,
-  type ModuleMetadata,
-  type Provider,
-  type Type,
-} from '@nestjs/common';
-import { CacheKeys } from './cache-keys';
-import { CACHE_CORE_OPTIONS, type CacheCoreOptions } from './cache-core.options';
-import { CacheStrategy } from './cache-strategy';
+import { Global, Module } from '@nestjs/common';
+import { AppIdentity } from '@app/common';
 import { RecordStore } from './record-store';
+import { CacheKeys } from './redis/cache-keys';
+import { ChangeLog } from './redis/change-log';
+import { GenerationCache } from './redis/generation-cache';
+import { HotSet } from './redis/hot-set';
+import { IdempotencyRecords } from './redis/idempotency-records';
 import { RecordCache } from './redis/record-cache';
+import { RedisConnections } from './redis/redis-connections';
+import { RedisLock } from './redis/redis-lock';
 import { CacheStats } from './stats/cache-stats';
 
-interface CacheCoreExtras {
-  /** The one strategy this app runs; injected everywhere as `CacheStrategy`. */
-  strategy: Type<CacheStrategy>;
-  /** The system of record, provided by `storeModule`; injected into the strategy as `RecordStore`. */
-  store: Type<RecordStore>;
-  /** Module that provides and exports `store`. */
-  storeModule: Type | DynamicModule;
-  /** Extra providers a strategy needs (its processors, schedulers), from the strategy's own module. */
-  providers: Provider[];
-  /** Modules those providers need (a queue, the scheduler). */
-  imports: NonNullable<ModuleMetadata['imports']>;
-}
-
-const { ConfigurableModuleClass } = new ConfigurableModuleBuilder<CacheCoreOptions>({
-  optionsInjectionToken: CACHE_CORE_OPTIONS,
-})
-  .setClassMethodName('forRoot')
-  .setExtras<CacheCoreExtras>(
-    {
-      strategy: undefined as unknown as Type<CacheStrategy>,
-      store: undefined as unknown as Type<RecordStore>,
-      storeModule: undefined as unknown as Type,
-      providers: [],
-      imports: [],
-    },
-    (definition, extras) => ({
-      ...definition,
-      global: true,
-      imports: [...(definition.imports ?? []), extras.storeModule, ...extras.imports],
-      providers: [
-        ...(definition.providers ?? []),
-        CacheStats,
-        RecordCache,
-        {
-          provide: CacheKeys,
-          inject: [CACHE_CORE_OPTIONS, extras.store],
-          useFactory: (options: CacheCoreOptions, store: RecordStore) =>
-            new CacheKeys(options.keyPrefix, store.entityName),
-        },
-        { provide: RecordStore, useExisting: extras.store },
-        { provide: CacheStrategy, useClass: extras.strategy },
-        { provide: IdempotencyLedger, useExisting: CacheStrategy },
-        ...extras.providers,
-      ],
-      exports: [
-        CacheStrategy,
-        IdempotencyLedger,
-        CacheStats,
-        RecordCache,
-        CacheKeys,
-        CACHE_CORE_OPTIONS,
-        ...extras.providers.map((provider) => ('provide' in provider ? provider.provide : provider)),
-      ],
-    }),
-  )
-  .build();
-
 /**
- * Binds exactly one {@link CacheStrategy} for the app, with its Redis connection (fail-fast, separate from any
- * queue connection), key builder and stats. Global, so the users module injects `CacheStrategy` by type.
+ * The one Redis layer of an app, and its stats: the connections, every key (`CacheKeys`) and every script, and
+ * the stores built on them. Global, so strategy modules and domains inject them by type. It needs the app's
+ * {@link RecordStore} (for the entity name in keys), which the domain's store module provides globally.
  */
-@Module({})
-export class CacheCoreModule extends ConfigurableModuleClass {}
+@Global()
+@Module({
+  providers: [
+    CacheStats,
+    RedisConnections,
+    {
+      provide: CacheKeys,
+      inject: [AppIdentity, RecordStore],
+      useFactory: (identity: AppIdentity, store: RecordStore) => new CacheKeys(identity.keyPrefix, store.entityName),
+    },
+    RecordCache,
+    RedisLock,
+    ChangeLog,
+    IdempotencyRecords,
+    HotSet,
+    GenerationCache,
+  ],
+  exports: [
+    CacheStats,
+    CacheKeys,
+    RecordCache,
+    RedisLock,
+    ChangeLog,
+    IdempotencyRecords,
+    HotSet,
+    GenerationCache,
+    RedisConnections,
+  ],
+})
+export class CacheCoreModule {}

@@ -1,6 +1,6 @@
 import { CacheOutcome, CacheStats, CacheStrategy } from '@app/cache-core';
-import { NotFoundError, type WriteOptions } from '@app/common';
-import { BadRequestException, Injectable } from '@nestjs/common';
+import { InvalidInputError, NotFoundError, type WriteOptions } from '@app/common';
+import { Injectable } from '@nestjs/common';
 import type { NewUser, UserChanges, UserRecord } from './user/user.record';
 import { userNotFoundMessage } from './user/user.record';
 
@@ -24,7 +24,7 @@ export class UsersService {
 
   update(id: number, changes: UserChanges, options?: WriteOptions<UserRecord>): Promise<UserRecord> {
     if (Object.values(changes).every((value) => value === undefined)) {
-      throw new BadRequestException('Send at least one of name, email, age');
+      throw new InvalidInputError('Send at least one of name, email, age');
     }
     return this.stats.timeWrite(() => this.strategy.update(id, changes, options));
   }

@@ -2,7 +2,7 @@ import { RecordCache } from '@app/cache-core';
 import { AdminTokenGuard } from '@app/common';
 import { Controller, HttpCode, Post, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiNoContentResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
-import { PostListCache } from '../list/post-list.cache';
+import { PostsService } from '../posts.service';
 
 @ApiTags('admin')
 @ApiBearerAuth()
@@ -11,7 +11,7 @@ import { PostListCache } from '../list/post-list.cache';
 export class BlogCacheController {
   constructor(
     private readonly cache: RecordCache,
-    private readonly list: PostListCache,
+    private readonly posts: PostsService,
   ) {}
 
   /** Deletes the blog's keys only (SCAN by prefix, never KEYS), so the next reads are misses. */
@@ -20,7 +20,7 @@ export class BlogCacheController {
   @ApiNoContentResponse()
   async clear(): Promise<void> {
     await this.cache.clear();
-    this.list.cleared();
+    this.posts.listCleared();
   }
 
   /** Builds every list chunk not in Redis yet; answers once they are all there. */
@@ -28,6 +28,6 @@ export class BlogCacheController {
   @HttpCode(200)
   @ApiOkResponse({ description: '{ chunks, built, ms }' })
   warm(): Promise<{ chunks: number; built: number; ms: number }> {
-    return this.list.warm();
+    return this.posts.warmList();
   }
 }

@@ -1,7 +1,7 @@
 import { CacheStats, CacheStrategy } from '@app/cache-core';
 import { Controller, Get } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
-import { PostListCache } from '../list/post-list.cache';
+import { PostsService } from '../posts.service';
 
 @ApiTags('stats')
 @Controller('stats')
@@ -9,7 +9,7 @@ export class BlogStatsController {
   constructor(
     private readonly strategy: CacheStrategy,
     private readonly stats: CacheStats,
-    private readonly list: PostListCache,
+    private readonly posts: PostsService,
   ) {}
 
   /**
@@ -23,7 +23,7 @@ export class BlogStatsController {
       app: 'blog',
       pattern: this.strategy.pattern,
       ...this.stats.snapshot(),
-      list: this.list.snapshot(),
+      list: this.posts.listStats(),
       memory: {
         rssBytes: memory.rss,
         heapUsedBytes: memory.heapUsed,

@@ -31,7 +31,7 @@ import Negotiator from 'negotiator';
 import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { type FullList, PostListCache } from '../list/post-list.cache';
+import type { FullList } from '../list/full-list.reader';
 import { CreatePostDto, ListPostsQuery, PostDto, toPostDto, UpdatePostDto } from '../post/post.dto';
 import type { PostRecord } from '../post/post.record';
 import { PostsService } from '../posts.service';
@@ -46,10 +46,7 @@ const DEFAULT_PAGE_SIZE = 100;
 export class PostsController {
   private readonly logger = new Logger(PostsController.name);
 
-  constructor(
-    private readonly posts: PostsService,
-    private readonly lists: PostListCache,
-  ) {}
+  constructor(private readonly posts: PostsService) {}
 
   /**
    * Without parameters: every post, as one JSON array streamed chunk by chunk (gzip when the client accepts
@@ -68,7 +65,7 @@ export class PostsController {
   ): Promise<void> {
     if (query.limit !== undefined || query.after !== undefined) {
       const limit = query.limit ?? DEFAULT_PAGE_SIZE;
-      const page = await this.lists.page(query.after ?? 0, limit);
+      const page = await this.posts.page(query.after ?? 0, limit);
       const raw = takeRawResponse(response);
       raw.writeHead(200, {
         'Content-Type': JSON_TYPE,
@@ -82,8 +79,8 @@ export class PostsController {
     const head = request.method === 'HEAD';
     // HEAD gets the headers a GET would, and no chunk is built or read for a body nobody receives.
     const full: Omit<FullList, 'body'> & Partial<Pick<FullList, 'body'>> = head
-      ? await this.lists.describe()
-      : await this.lists.full();
+      ? await this.posts.describeAll()
+      : await this.posts.all();
     const raw = takeRawResponse(response);
     raw.writeHead(200, {
       'Content-Type': JSON_TYPE,

@@ -1,9 +1,11 @@
-import { Module } from '@nestjs/common';
+import { RecordStore } from '@app/cache-core';
+import { Global, Module } from '@nestjs/common';
 import { PostStore } from './post.store';
 
-/** Provides {@link PostStore}; handed to `CacheCoreModule.forRoot({ storeModule })` and used by the list cache. */
+/** Provides {@link PostStore}, and makes it the app's `RecordStore`, the system of record behind the cache. */
+@Global()
 @Module({
-  providers: [PostStore],
-  exports: [PostStore],
+  providers: [PostStore, { provide: RecordStore, useExisting: PostStore }],
+  exports: [PostStore, RecordStore],
 })
 export class PostStoreModule {}

@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { plainToInstance, Transform } from 'class-transformer';
 import {
+  getMetadataStorage,
   IsBoolean,
   IsIn,
   IsInt,
@@ -235,7 +236,7 @@ export class AppConfig {
  * Throws {@link InvalidConfigError} listing every bad variable, never just the first.
  */
 export function loadAppConfig(env: Record<string, string | undefined> = process.env): AppConfig {
-  const known = Object.keys(new AppConfig()).concat(['PORT', 'DATABASE_SCHEMA', 'REDIS_KEY_PREFIX', 'ADMIN_TOKEN']);
+  const known = knownVariables();
   const present = Object.fromEntries(
     Object.entries(env).filter(([key, value]) => known.includes(key) && value !== undefined && value !== ''),
   );
@@ -250,4 +251,10 @@ export function loadAppConfig(env: Record<string, string | undefined> = process.
     );
   }
   return config;
+}
+
+/** Every variable {@link AppConfig} declares, read off its validation rules (optional ones have no default to list). */
+export function knownVariables(): string[] {
+  const rules = getMetadataStorage().getTargetValidationMetadatas(AppConfig, '', true, false);
+  return [...new Set(rules.map((rule) => rule.propertyName))];
 }

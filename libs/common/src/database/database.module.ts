@@ -1,13 +1,11 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource, type DataSourceOptions } from 'typeorm';
-import { AppConfig } from '../config/app-config';
+import { AppIdentity, DatabaseConfig } from '../config/config-slices';
 import { ensureDatabaseAndSchema } from './ensure-database';
 
-/** What a lib contributes to the app's database: its entities and the migrations that create their tables. */
-export interface DatabaseModuleOptions {
-  schema: string;
-  applicationName: string;
+/** What a domain contributes to the app's database: its entities and the migrations that create their tables. */
+export interface DatabaseTables {
   entities: NonNullable<DataSourceOptions['entities']>;
   migrations: NonNullable<DataSourceOptions['migrations']>;
 }
@@ -19,36 +17,36 @@ export interface DatabaseModuleOptions {
  */
 @Module({})
 export class DatabaseModule {
-  static forRoot(options: DatabaseModuleOptions): DynamicModule {
+  static forRoot(tables: DatabaseTables): DynamicModule {
     return {
       module: DatabaseModule,
       imports: [
         TypeOrmModule.forRootAsync({
-          inject: [AppConfig],
-          useFactory: (config: AppConfig) => ({
+          inject: [DatabaseConfig, AppIdentity],
+          useFactory: (database: DatabaseConfig, identity: AppIdentity) => ({
             type: 'postgres' as const,
-            url: config.DATABASE_URL,
-            schema: options.schema,
-            applicationName: options.applicationName,
-            entities: options.entities,
-            migrations: options.migrations,
+            url: database.url,
+            schema: identity.schema,
+            applicationName: identity.name,
+            entities: tables.entities,
+            migrations: tables.migrations,
             migrationsRun: true,
             migrationsTableName: 'migrations',
             synchronize: false,
-            poolSize: config.DATABASE_POOL_SIZE,
-            connectTimeoutMS: config.DATABASE_TIMEOUT_MS,
+            poolSize: database.poolSize,
+            connectTimeoutMS: database.timeoutMs,
             retryAttempts: 3,
             retryDelay: 1000,
             extra: {
-              options: `-c search_path=${options.schema}`,
-              statement_timeout: config.DATABASE_TIMEOUT_MS,
-              query_timeout: config.DATABASE_TIMEOUT_MS + 500,
+              options: `-c search_path=${identity.schema}`,
+              statement_timeout: database.timeoutMs,
+              query_timeout: database.timeoutMs + 500,
               idleTimeoutMillis: 30_000,
             },
           }),
           dataSourceFactory: async (dataSourceOptions) => {
-            const config = dataSourceOptions as { url: string; connectTimeoutMS: number };
-            await ensureDatabaseAndSchema(config.url, options.schema, config.connectTimeoutMS);
+            const options = dataSourceOptions as { url: string; schema: string; connectTimeoutMS: number };
+            await ensureDatabaseAndSchema(options.url, options.schema, options.connectTimeoutMS);
             return new DataSource(dataSourceOptions!).initialize();
           },
         }),

@@ -73,3 +73,20 @@ export class IdempotencyKeyReusedError extends DomainError {
     super('This Idempotency-Key was already used with a different request');
   }
 }
+
+/** The request is well-formed but asks for nothing, or for something the domain cannot do (400). */
+export class InvalidInputError extends DomainError {
+  readonly status = 400;
+}
+
+/** The app is shutting down and accepts no more writes; another instance (or this one, restarted) will. */
+export class ShuttingDownError extends UnavailableError {
+  constructor() {
+    super('Shutting down: not accepting writes', 'not-applied');
+  }
+}
+
+/** `POST /flush?wait=true` gave up waiting: the changes are still pending, and will be flushed. */
+export class FlushTimeoutError extends DomainError {
+  readonly status = 503;
+}

@@ -6,7 +6,7 @@ import {
   UnauthorizedException,
 } from '@nestjs/common';
 import { timingSafeEqual } from 'node:crypto';
-import { AppConfig } from '../config/app-config';
+import { HttpConfig } from '../config/config-slices';
 
 /**
  * Protects admin endpoints. With `ADMIN_TOKEN` set the request must carry `Authorization: Bearer <ADMIN_TOKEN>`,
@@ -18,9 +18,9 @@ export class AdminTokenGuard implements CanActivate {
   private readonly expected?: Buffer;
   private readonly open: boolean;
 
-  constructor(config: AppConfig) {
-    this.expected = config.ADMIN_TOKEN === undefined ? undefined : Buffer.from(config.ADMIN_TOKEN);
-    this.open = config.ADMIN_OPEN;
+  constructor(config: HttpConfig) {
+    this.expected = config.adminToken === undefined ? undefined : Buffer.from(config.adminToken);
+    this.open = config.adminOpen;
   }
 
   canActivate(context: ExecutionContext): boolean {

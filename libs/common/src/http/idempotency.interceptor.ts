@@ -9,7 +9,7 @@ import { PATH_METADATA } from '@nestjs/common/constants';
 import { Reflector } from '@nestjs/core';
 import { createHash } from 'node:crypto';
 import { catchError, from, type Observable, of, switchMap, throwError } from 'rxjs';
-import { AppConfig } from '../config/app-config';
+import { HttpConfig } from '../config/config-slices';
 import {
   type IdempotencyClaim,
   IdempotencyLedger,
@@ -46,7 +46,7 @@ interface ReplayResponse {
 export class IdempotencyInterceptor implements NestInterceptor {
   constructor(
     private readonly ledger: IdempotencyLedger,
-    private readonly config: AppConfig,
+    private readonly config: HttpConfig,
     private readonly reflector: Reflector,
   ) {}
 
@@ -83,7 +83,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
     const fingerprint = createHash('sha256')
       .update(`${request.method} ${path}\n${canonicalJson(request.body ?? null)}`)
       .digest('base64url');
-    return { scope: `${request.method} /${route}`, key, fingerprint, ttlSeconds: this.config.IDEMPOTENCY_TTL_SECONDS };
+    return { scope: `${request.method} /${route}`, key, fingerprint, ttlSeconds: this.config.idempotencyTtlSeconds };
   }
 }
 

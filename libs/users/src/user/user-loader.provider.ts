@@ -1,14 +1,12 @@
-import { RECORD_LOADER, type RecordLoader } from '@app/cache-core';
-import type { Provider } from '@nestjs/common';
+import type { RecordLoaderProvider } from '@app/cache-core';
 import type { UserRecord } from './user.record';
 import { UserStore } from './user.store';
 
-/** Registers how the read-through cache loads a user: once, here, and nowhere on the read path. */
-export const READ_THROUGH_LOADER_PROVIDER: Provider = {
-  provide: RECORD_LOADER,
+/** How the read-through cache loads a user: registered once, in the app module, and nowhere on the read path. */
+export const USER_LOADER: RecordLoaderProvider = {
   inject: [UserStore],
   useFactory:
-    (store: UserStore): RecordLoader<UserRecord> =>
-    (id) =>
+    (store: UserStore) =>
+    (id: number): Promise<UserRecord | null> =>
       store.findById(id),
 };

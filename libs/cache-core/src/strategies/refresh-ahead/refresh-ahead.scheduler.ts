@@ -1,7 +1,7 @@
-import { Inject, Injectable, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
+import { RefreshAheadConfig } from '@app/common';
+import { Injectable, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
-import { CacheStrategy } from '../../cache-strategy';
-import { REFRESH_AHEAD_OPTIONS, type RefreshAheadOptions } from './refresh-ahead.options';
+import type { CacheableRecord } from '../../cache-strategy';
 import { RefreshAheadStrategy } from './refresh-ahead.strategy';
 
 const SWEEP = 'refresh-ahead-sweep';
@@ -10,15 +10,13 @@ const SWEEP = 'refresh-ahead-sweep';
 @Injectable()
 export class RefreshAheadScheduler implements OnApplicationBootstrap, OnModuleDestroy {
   constructor(
-    private readonly strategy: CacheStrategy,
+    private readonly strategy: RefreshAheadStrategy<CacheableRecord, unknown, unknown>,
     private readonly registry: SchedulerRegistry,
-    @Inject(REFRESH_AHEAD_OPTIONS) private readonly options: RefreshAheadOptions,
+    private readonly options: RefreshAheadConfig,
   ) {}
 
   onApplicationBootstrap(): void {
     if (this.options.sweepIntervalMs <= 0) return;
-    if (!(this.strategy instanceof RefreshAheadStrategy))
-      throw new Error('RefreshAheadScheduler needs RefreshAheadStrategy');
     const strategy = this.strategy;
     this.registry.addInterval(
       SWEEP,

@@ -1,13 +1,14 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
-import { randomBytes } from 'node:crypto';
+import { RefreshAheadConfig } from '@app/common';
+import { Injectable, Logger } from '@nestjs/common';
 import type { CacheableRecord, CacheRead, PatternName } from '../../cache-strategy';
 import { RecordStore } from '../../record-store';
+import { CacheKeys } from '../../redis/cache-keys';
 import { RecordCache } from '../../redis/record-cache';
+import { RedisLock } from '../../redis/redis-lock';
 import { SingleFlight } from '../../single-flight';
 import { CacheStats } from '../../stats/cache-stats';
 import { WriteThroughStrategy } from '../write-through.strategy';
 import { HotKeys } from './hot-keys';
-import { REFRESH_AHEAD_OPTIONS, type RefreshAheadOptions } from './refresh-ahead.options';
 import { shouldRefreshEarly } from './xfetch';
 
 export type RefreshOutcome = 'refreshed' | 'superseded' | 'gone' | 'failed' | 'unavailable';
@@ -15,15 +16,6 @@ export type RefreshOutcome = 'refreshed' | 'superseded' | 'gone' | 'failed' | 'u
 export type SweepResult =
   | { status: 'swept'; hot: number; due: number; refreshed: number; failed: number }
   | { status: 'locked' | 'busy' | 'unavailable' | 'failed' };
-
-/** Why a compare-and-delete: a sweep that overran its lock must not release the next holder's lock. */
-const RELEASE_LOCK = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0`;
-
-interface LockCommands {
-  releaseLock(lock: string, token: string): Promise<number>;
-}
 
 const SWEEP_LOCK_TTL_MS = 30_000;
 
@@ -55,11 +47,12 @@ export class RefreshAheadStrategy<T extends CacheableRecord, C, U> extends Write
     store: RecordStore<T, C, U>,
     stats: CacheStats,
     private readonly hotKeys: HotKeys,
-    @Inject(REFRESH_AHEAD_OPTIONS) private readonly options: RefreshAheadOptions,
+    private readonly locks: RedisLock,
+    keys: CacheKeys,
+    private readonly options: RefreshAheadConfig,
   ) {
     super(cache, store, stats);
-    this.lockKey = cache.keys.named('refresh:lock');
-    cache.redis.defineCommand('releaseLock', { numberOfKeys: 1, lua: RELEASE_LOCK });
+    this.lockKey = keys.lock('refresh');
   }
 
   override async get(id: number): Promise<CacheRead<T>> {
@@ -81,14 +74,13 @@ export class RefreshAheadStrategy<T extends CacheableRecord, C, U> extends Write
     if (this.sweeping) return { status: 'busy' };
     if (!this.cache.available) return { status: 'unavailable' };
     this.sweeping = true;
-    const token = randomBytes(8).toString('hex');
     try {
-      const locked = await this.cache.redis.set(this.lockKey, token, 'PX', SWEEP_LOCK_TTL_MS, 'NX');
-      if (locked === null) return { status: 'locked' };
+      const lock = await this.locks.acquire(this.lockKey, SWEEP_LOCK_TTL_MS, 'read');
+      if (lock === null) return { status: 'locked' };
       try {
         return await this.sweepHotKeys();
       } finally {
-        await (this.cache.redis as unknown as LockCommands).releaseLock(this.lockKey, token);
+        await lock.release();
       }
     } catch (error) {
       this.cache.failed(error);
@@ -124,7 +116,7 @@ export class RefreshAheadStrategy<T extends CacheableRecord, C, U> extends Write
   }
 
   protected override async read(id: number): Promise<CacheRead<T>> {
-    const cached = await this.cache.lookupWithTtl<T>(id);
+    const cached = await this.cache.lookup<T>(id, { withTtl: true });
     if (cached.kind === 'hit') {
       if (cached.value !== null && shouldRefreshEarly(cached.ttlMs ?? -1, this.loadTimeMs, this.options.xfetchBeta)) {
         this.earlyRefreshes += 1;
@@ -141,9 +133,7 @@ export class RefreshAheadStrategy<T extends CacheableRecord, C, U> extends Write
     this.sweeps += 1;
     const hot = await this.hotKeys.hottest();
     this.hotItems = hot.length;
-    const pipeline = this.cache.redis.pipeline();
-    for (const key of hot) pipeline.pttl(this.cache.keys.entry(key.id));
-    const ttls = ((await pipeline.exec()) ?? []).map(([error, ttl]) => (error ? null : (ttl as number)));
+    const ttls = await this.cache.remainingTtls(hot.map((key) => key.id));
     const refreshBelowMs = this.options.threshold * this.cache.fullTtlMs;
     const due = hot
       .filter((_, index) => {

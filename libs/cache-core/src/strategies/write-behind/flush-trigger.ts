@@ -1,7 +1,8 @@
+import { WriteBehindConfig } from '@app/common';
 import { InjectQueue } from '@nestjs/bullmq';
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { type Queue, Worker } from 'bullmq';
-import { WRITE_BEHIND_OPTIONS, WRITE_BEHIND_QUEUE, type WriteBehindOptions } from './write-behind.options';
+import { WRITE_BEHIND_QUEUE } from './write-behind.queue';
 
 const FLUSH = 'flush';
 const NOW_TIMEOUT_MS = 1000;
@@ -21,7 +22,7 @@ export class FlushTrigger {
 
   constructor(
     @InjectQueue(WRITE_BEHIND_QUEUE) private readonly queue: Queue,
-    @Inject(WRITE_BEHIND_OPTIONS) private readonly options: WriteBehindOptions,
+    private readonly options: WriteBehindConfig,
   ) {
     // Without a listener BullMQ prints every reconnect failure with its stack: one line per outage instead.
     queue.on('error', (error) => this.connectionLost(error));

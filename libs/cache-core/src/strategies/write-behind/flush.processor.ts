@@ -1,15 +1,9 @@
-import {
-  type BeforeApplicationShutdown,
-  Inject,
-  Injectable,
-  Logger,
-  type OnApplicationBootstrap,
-} from '@nestjs/common';
+import { WriteBehindConfig } from '@app/common';
+import { type BeforeApplicationShutdown, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import type { Worker } from 'bullmq';
 import { RecordCache } from '../../redis/record-cache';
-import { ChangeLog } from './change-log';
+import { ChangeLog } from '../../redis/change-log';
 import { FlushTrigger } from './flush-trigger';
-import { WRITE_BEHIND_OPTIONS, type WriteBehindOptions } from './write-behind.options';
 import { WriteBehindFlusher } from './write-behind-flusher';
 
 /** Batches a flush job may write before handing over to a fresh job (keeps jobs short, shutdown quick). */
@@ -42,7 +36,7 @@ export class FlushProcessor implements OnApplicationBootstrap, BeforeApplication
     private readonly trigger: FlushTrigger,
     private readonly log: ChangeLog,
     private readonly cache: RecordCache,
-    @Inject(WRITE_BEHIND_OPTIONS) private readonly options: WriteBehindOptions,
+    private readonly options: WriteBehindConfig,
   ) {}
 
   /** Nothing here waits for Redis: with Redis away the app starts, answers 503, and catches up once it is back. */

@@ -1,11 +1,9 @@
-import { DatabaseUnavailableError, DomainError } from '@app/common';
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { DatabaseUnavailableError, DomainError, WriteBehindConfig } from '@app/common';
+import { Injectable, Logger } from '@nestjs/common';
 import type { CacheableRecord } from '../../cache-strategy';
-import { RecordStore } from '../../record-store';
 import { RecordCache } from '../../redis/record-cache';
 import { CacheStats } from '../../stats/cache-stats';
-import { type Change, ChangeLog } from './change-log';
-import { WRITE_BEHIND_OPTIONS, type WriteBehindOptions } from './write-behind.options';
+import { type Change, ChangeLog } from '../../redis/change-log';
 import { WriteBehindStore, type DeletedRecord } from './write-behind-store';
 
 function versionOf<T extends CacheableRecord>(change: Change<T>): { id: number; version: number } {
@@ -38,7 +36,6 @@ function refusal(error: unknown): string {
 @Injectable()
 export class WriteBehindFlusher<T extends CacheableRecord = CacheableRecord> {
   private readonly logger = new Logger(WriteBehindFlusher.name);
-  private readonly store: WriteBehindStore<T>;
   private stopping = false;
   /** Ids this process claimed and could not acknowledge or release (Redis went away mid-flush). */
   private readonly owed = new Set<number>();
@@ -47,12 +44,9 @@ export class WriteBehindFlusher<T extends CacheableRecord = CacheableRecord> {
     private readonly log: ChangeLog,
     private readonly cache: RecordCache,
     private readonly stats: CacheStats,
-    store: RecordStore,
-    @Inject(WRITE_BEHIND_OPTIONS) private readonly options: WriteBehindOptions,
-  ) {
-    if (!(store instanceof WriteBehindStore)) throw new Error('write-behind needs a WriteBehindStore');
-    this.store = store as WriteBehindStore<T>;
-  }
+    private readonly store: WriteBehindStore<T>,
+    private readonly options: WriteBehindConfig,
+  ) {}
 
   /** Stop after the batch in hand. */
   stop(): void {

@@ -7,20 +7,21 @@ import {
   IdempotencyKeyInUseError,
   IdempotentReplay,
   replayFor,
+  ShuttingDownError,
   type StoredOutcome,
+  WriteBehindConfig,
   type WriteOptions,
 } from '@app/common';
-import { type BeforeApplicationShutdown, Inject, Injectable, ServiceUnavailableException } from '@nestjs/common';
+import { type BeforeApplicationShutdown, Injectable } from '@nestjs/common';
 import type { CacheableRecord, CacheRead } from '../../cache-strategy';
-import { RecordStore } from '../../record-store';
-import { cacheWriteFailure, RecordCache } from '../../redis/record-cache';
+import { type Change, ChangeLog, type ChangeLogStats } from '../../redis/change-log';
+import { IdempotencyRecords } from '../../redis/idempotency-records';
+import { RecordCache } from '../../redis/record-cache';
+import { cacheWriteFailure } from '../../redis/redis-connections';
 import { CacheStats } from '../../stats/cache-stats';
 import { BaseRecordStrategy } from '../base-record.strategy';
-import { type Change, ChangeLog, type ChangeLogStats } from './change-log';
 import { FlushTrigger } from './flush-trigger';
 import { IdBlock } from './id-block';
-import { IdempotencyRecords } from './idempotency-records';
-import { WRITE_BEHIND_OPTIONS, type WriteBehindOptions } from './write-behind.options';
 import { WriteBehindStore } from './write-behind-store';
 
 const CHANGE_LOG_STATS = [
@@ -53,22 +54,19 @@ export class WriteBehindStrategy<T extends CacheableRecord, C, U>
   implements BeforeApplicationShutdown
 {
   readonly pattern = 'write-behind' as const;
-  private readonly writeStore: WriteBehindStore<T, C, U>;
   private readonly ids: IdBlock;
   private accepting = true;
 
   constructor(
     cache: RecordCache,
-    store: RecordStore<T, C, U>,
+    private readonly writeStore: WriteBehindStore<T, C, U>,
     stats: CacheStats,
     private readonly log: ChangeLog,
     private readonly trigger: FlushTrigger,
     private readonly idempotency: IdempotencyRecords,
-    @Inject(WRITE_BEHIND_OPTIONS) private readonly options: WriteBehindOptions,
+    private readonly options: WriteBehindConfig,
   ) {
-    super(cache, store, stats);
-    if (!(store instanceof WriteBehindStore)) throw new Error('write-behind needs a WriteBehindStore');
-    this.writeStore = store as WriteBehindStore<T, C, U>;
+    super(cache, writeStore, stats);
     this.ids = new IdBlock(this.writeStore);
   }
 
@@ -135,7 +133,7 @@ export class WriteBehindStrategy<T extends CacheableRecord, C, U>
     if (cached.kind === 'unavailable')
       throw new CacheUnavailableError('Cache unavailable: unflushed changes cannot be read');
     if (cached.kind === 'hit') return { value: cached.value, outcome: 'HIT' };
-    if ((await this.cache.redis.exists(this.cache.keys.tombstone(id))) === 1) return { value: null, outcome: 'HIT' };
+    if (await this.cache.isDeleted(id)) return { value: null, outcome: 'HIT' };
     const row = await this.store.findById(id);
     this.stats.countDbRead();
     if (row !== null) await this.cache.fill(id, row, cached.lease);
@@ -147,17 +145,16 @@ export class WriteBehindStrategy<T extends CacheableRecord, C, U>
    * A 412 when it is not a version `If-Match` named; the accept script then makes sure it still is.
    */
   private async current(id: number, options: WriteOptions<T> | undefined): Promise<T> {
-    let row: string | null | undefined;
-    let tombstone: string | null | undefined;
+    let latest: { value: T | null; deleted: boolean };
     if (!this.cache.writable) throw new CacheUnavailableError();
     try {
-      [row, tombstone] = await this.cache.writer.mget(this.cache.keys.entry(id), this.cache.keys.tombstone(id));
+      latest = await this.cache.latest<T>(id);
     } catch (error) {
       this.cache.failed(error);
       throw new CacheUnavailableError();
     }
-    if (tombstone) throw this.store.notFound(id);
-    let current: T | null = row ? (JSON.parse(row) as T) : null;
+    if (latest.deleted) throw this.store.notFound(id);
+    let current = latest.value;
     if (current === null) {
       current = await this.store.findById(id);
       this.stats.countDbRead();
@@ -235,6 +232,6 @@ export class WriteBehindStrategy<T extends CacheableRecord, C, U>
   }
 
   private assertAccepting(): void {
-    if (!this.accepting) throw new ServiceUnavailableException('Shutting down: not accepting writes');
+    if (!this.accepting) throw new ShuttingDownError();
   }
 }

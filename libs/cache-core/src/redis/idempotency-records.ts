@@ -7,15 +7,12 @@ import {
   type StoredOutcome,
 } from '@app/common';
 import { Injectable } from '@nestjs/common';
-import { randomBytes } from 'node:crypto';
-import { CacheKeys } from '../../cache-keys';
-import { RecordCache } from '../../redis/record-cache';
+import { CacheKeys } from './cache-keys';
+import { RedisConnections } from './redis-connections';
+import { RedisLock } from './redis-lock';
 
 /** Longest a request may hold its key before another may take it over (a crashed process's lock). */
 const LOCK_TTL_MS = 10_000;
-
-/** Deletes the lock only if it is still ours. */
-const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
 /**
  * Write-behind's idempotency records, in Redis next to the change log: the answer is stored by the accept
@@ -24,23 +21,19 @@ const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call
  */
 @Injectable()
 export class IdempotencyRecords {
-  private readonly redis: RecordCache['writer'] & { wbReleaseKey(key: string, token: string): Promise<number> };
-
   constructor(
-    cache: RecordCache,
+    private readonly redis: RedisConnections,
+    private readonly locks: RedisLock,
     private readonly keys: CacheKeys,
-  ) {
-    cache.writer.defineCommand('wbReleaseKey', { numberOfKeys: 1, lua: RELEASE });
-    this.redis = cache.writer as IdempotencyRecords['redis'];
-  }
+  ) {}
 
   /** Where the answer to `claim` is stored. */
   recordKey(claim: IdempotencyClaim): string {
-    return this.keys.named(`idempotency:${claimDigest(claim).toString('base64url')}`);
+    return this.keys.idempotency(digestOf(claim));
   }
 
   async storedOutcome(claim: IdempotencyClaim): Promise<StoredOutcome | null> {
-    const raw = await this.redis.get(this.recordKey(claim));
+    const raw = await this.redis.writer.get(this.recordKey(claim));
     return raw === null ? null : (JSON.parse(raw) as StoredOutcome);
   }
 
@@ -55,9 +48,8 @@ export class IdempotencyRecords {
    * answer was stored replays it (thrown as `IdempotentReplay`, or a 422 for another request).
    */
   async holding<R>(claim: IdempotencyClaim, work: () => Promise<R>): Promise<R> {
-    const lock = `${this.recordKey(claim)}:lock`;
-    const token = randomBytes(8).toString('hex');
-    if ((await this.redis.set(lock, token, 'PX', LOCK_TTL_MS, 'NX')) === null) {
+    const lock = await this.locks.acquire(this.keys.idempotencyLock(digestOf(claim)), LOCK_TTL_MS, 'write');
+    if (lock === null) {
       const stored = await this.storedOutcome(claim);
       if (stored !== null) throw replayFor(stored, claim);
       throw new IdempotencyKeyInUseError();
@@ -67,7 +59,11 @@ export class IdempotencyRecords {
       if (stored !== null) throw replayFor(stored, claim);
       return await work();
     } finally {
-      await this.redis.wbReleaseKey(lock, token).catch(() => undefined);
+      await lock.release().catch(() => undefined);
     }
   }
+}
+
+function digestOf(claim: IdempotencyClaim): string {
+  return claimDigest(claim).toString('base64url');
 }

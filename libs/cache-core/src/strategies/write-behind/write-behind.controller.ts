@@ -1,19 +1,10 @@
-import { ChangeLog, type DeadLetter, FlushProcessor, FlushTrigger } from '@app/cache-core';
-import { AdminTokenGuard } from '@app/common';
-import {
-  Body,
-  Controller,
-  Get,
-  HttpCode,
-  HttpStatus,
-  Post,
-  Query,
-  Res,
-  ServiceUnavailableException,
-  UseGuards,
-} from '@nestjs/common';
+import { AdminTokenGuard, FlushTimeoutError } from '@app/common';
+import { Body, Controller, Get, HttpCode, HttpStatus, Post, Query, Res, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { ArrayMaxSize, IsArray, IsInt, Max, Min, ValidateIf } from 'class-validator';
+import { ChangeLog, type DeadLetter } from '../../redis/change-log';
+import { FlushProcessor } from './flush.processor';
+import { FlushTrigger } from './flush-trigger';
 
 const WAIT_LIMIT_MS = 30_000;
 
@@ -60,8 +51,7 @@ export class WriteBehindController {
     }
     const deadline = acceptedBefore + WAIT_LIMIT_MS;
     while (!(await this.log.flushedUpTo(acceptedBefore))) {
-      if (Date.now() > deadline)
-        throw new ServiceUnavailableException('Not flushed within 30 s; Postgres may be unreachable');
+      if (Date.now() > deadline) throw new FlushTimeoutError('Not flushed within 30 s; Postgres may be unreachable');
       // Not picked up within a second: flush here too (a no-op in an `api`-only process).
       if (Date.now() - acceptedBefore > 1000) await this.processor.drainDirectly().catch(() => undefined);
       await new Promise((resolve) => setTimeout(resolve, 10));

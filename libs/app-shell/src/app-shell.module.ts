@@ -1,0 +1,37 @@
+import { CacheCoreModule } from '@app/cache-core';
+import { AdminTokenGuard, DatabaseModule, type DatabaseTables } from '@app/common';
+import { type DynamicModule, Module } from '@nestjs/common';
+import { TerminusModule } from '@nestjs/terminus';
+import { CacheAdminController } from './http/cache-admin.controller';
+import { HealthController } from './http/health.controller';
+import { StatsController } from './http/stats.controller';
+
+export interface AppShellOptions {
+  /** The domain's entities and migrations, in the app's own schema. */
+  tables: DatabaseTables;
+  /** `GET /stats` from the strategy and the shared counters; off for an app that answers it itself. */
+  stats?: boolean;
+  /** `POST /cache/clear`; off where the cache holds data Postgres does not have yet (write-behind). */
+  cacheClear?: boolean;
+}
+
+/**
+ * What every app shares and no domain owns: Postgres in the app's schema, the Redis layer under its key prefix,
+ * `/health`, and unless turned off `/stats` and `POST /cache/clear`. The configuration comes from the bootstrap,
+ * which imports it at the root (see `createApp`).
+ */
+@Module({})
+export class AppShellModule {
+  static forRoot(options: AppShellOptions): DynamicModule {
+    return {
+      module: AppShellModule,
+      imports: [DatabaseModule.forRoot(options.tables), CacheCoreModule, TerminusModule],
+      controllers: [
+        HealthController,
+        ...(options.stats === false ? [] : [StatsController]),
+        ...(options.cacheClear === false ? [] : [CacheAdminController]),
+      ],
+      providers: [AdminTokenGuard],
+    };
+  }
+}

@@ -1,0 +1,5 @@
+export * from './app-definition';
+export * from './app-shell.module';
+export * from './bootstrap/create-app';
+export * from './bootstrap/start-app';
+export * from './http/health.controller';

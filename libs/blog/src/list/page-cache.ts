@@ -1,0 +1,82 @@
+import { type Dependency, GenerationCache } from '@app/cache-core';
+import { Injectable } from '@nestjs/common';
+import { toPostDto } from '../post/post.dto';
+import { PostStore } from '../post/post.store';
+import { ListChunks } from './list-chunks';
+
+/** One page of the keyset-paginated list; `next` is the cursor of the next page, null on the last. */
+export interface ListPage {
+  outcome: 'HIT' | 'MISS' | 'BYPASS';
+  body: string;
+  next: number | null;
+}
+
+/**
+ * Pages of the list (`limit` posts after id `after`), cached with the generation tokens of the chunks they span:
+ * a page is served from Redis only while no write touched those chunks (checked on each read), so one write
+ * invalidates every page overlapping its chunk without knowing which pages exist.
+ */
+@Injectable()
+export class PageCache {
+  private readonly counters: Record<ListPage['outcome'], number> = { HIT: 0, MISS: 0, BYPASS: 0 };
+
+  constructor(
+    private readonly chunks: ListChunks,
+    private readonly cache: GenerationCache,
+    private readonly store: PostStore,
+  ) {}
+
+  async page(after: number, limit: number): Promise<ListPage> {
+    const key = this.chunks.keys.page(after, limit);
+    if (!(await this.chunks.usable())) return this.counted(await this.build(after, limit), 'BYPASS');
+    try {
+      const cached = await this.cache.get(key);
+      if (cached !== null) {
+        const newline = cached.indexOf('\n');
+        const header = JSON.parse(cached.slice(0, newline)) as { deps: Dependency[]; next: number | null };
+        const current = await this.cache.mget(header.deps.map(([dependency]) => dependency));
+        if (header.deps.every(([, token], index) => current[index] === token)) {
+          return this.counted({ body: cached.slice(newline + 1), next: header.next }, 'HIT');
+        }
+      }
+    } catch (error) {
+      this.cache.failed(error);
+      return this.counted(await this.build(after, limit), 'BYPASS');
+    }
+    // Tokens first: any chunk this page can span with dense ids, and the list's end.
+    const first = this.chunks.chunkOf(after + 1);
+    const reach = Math.ceil(limit / this.chunks.chunkSize) + 1;
+    const candidates = Array.from({ length: reach + 1 }, (_, offset) =>
+      this.chunks.keys.chunkGeneration(first + offset),
+    );
+    const tokens = await this.cache.tokens([...candidates, this.chunks.keys.endGeneration]);
+    const page = await this.build(after, limit);
+    if (tokens !== null) {
+      const spanned = page.lastId === null ? 0 : this.chunks.chunkOf(page.lastId) - first + 1;
+      // Sparse ids (many deletes) can make a page reach past the tokens read: such a page is served, not cached.
+      if (spanned <= candidates.length) {
+        const deps: Dependency[] = candidates.slice(0, spanned).map((dependency, i) => [dependency, tokens[i]!]);
+        // The last page also grows with every insert.
+        if (page.next === null) deps.push([this.chunks.keys.endGeneration, tokens[tokens.length - 1]!]);
+        const value = `${JSON.stringify({ deps, next: page.next })}\n${page.body}`;
+        await this.cache.fillIfCurrent(key, value, this.chunks.ttlMs, deps);
+      }
+    }
+    return this.counted(page, 'MISS');
+  }
+
+  snapshot(): { pages: Record<ListPage['outcome'], number> } {
+    return { pages: { ...this.counters } };
+  }
+
+  private async build(after: number, limit: number): Promise<Omit<ListPage, 'outcome'> & { lastId: number | null }> {
+    const posts = await this.store.page(after, limit);
+    const lastId = posts.at(-1)?.id ?? null;
+    return { body: JSON.stringify(posts.map(toPostDto)), next: posts.length === limit ? lastId : null, lastId };
+  }
+
+  private counted(page: Omit<ListPage, 'outcome'>, outcome: ListPage['outcome']): ListPage {
+    this.counters[outcome] += 1;
+    return { body: page.body, next: page.next, outcome };
+  }
+}

@@ -1,0 +1,219 @@
+import { Injectable } from '@nestjs/common';
+import type { CacheableRecord } from '../cache-strategy';
+import { CacheKeys } from './cache-keys';
+import { RedisConnections } from './redis-connections';
+import type { ScriptedRedis } from './redis-scripts';
+
+/** A stored row or tombstone, checked to be a record of `id` with a version. */
+function decodeRecord<T extends CacheableRecord>(json: string, id: number): T {
+  const value = JSON.parse(json) as Partial<T> | null;
+  if (value?.id !== id || !Number.isInteger(value.version)) throw new Error('not a record');
+  return value as T;
+}
+
+export type AcceptResult = 'ok' | 'retry' | 'conflict' | 'gone' | 'duplicate';
+
+/** One accepted change: the new row, or a deletion (the tombstone carries the next version). */
+export type Change<T extends CacheableRecord> =
+  { kind: 'put'; record: T } | { kind: 'delete'; id: number; version: number };
+
+export interface DeadLetter {
+  id: number;
+  version: number;
+  reason: string;
+  attempts: number;
+  failedAt: string;
+}
+
+export interface ChangeLogStats {
+  cachedWrites: number;
+  coalesced: number;
+  dbFlushes: number;
+  flushedRows: number;
+  deadLettered: number;
+  pendingWrites: number;
+  oldestPendingMs: number | null;
+  lastFlush: string | null;
+}
+
+/**
+ * Write-behind's durable log of accepted, unflushed changes, in the app's Redis: shared by every API and
+ * worker process of the app. Each multi-key step is one Lua script (`commands/wb-*.lua`; today they need a
+ * single Redis, see the slot layout in `CacheKeys`), and every step is idempotent, so a worker that dies anywhere leaves nothing lost or doubled.
+ */
+@Injectable()
+export class ChangeLog {
+  private readonly redis: ScriptedRedis;
+  private readonly logKeys: CacheKeys['writeBehind'];
+
+  constructor(
+    connections: RedisConnections,
+    private readonly keys: CacheKeys,
+  ) {
+    this.redis = connections.writer;
+    this.logKeys = keys.writeBehind;
+  }
+
+  /**
+   * Records a change durably (throws if Redis cannot be reached: the caller must not acknowledge it).
+   * `uniqueOwner` is who holds the new unique key in Postgres, if known. `answer`: an idempotency record to
+   * store with the change (`key`, the serialized answer, its TTL).
+   */
+  accept<T extends CacheableRecord>(
+    change: Change<T>,
+    expectedVersion: number,
+    unique: { next: string | null; previous: string | null; postgresOwner: number | null },
+    answer?: { key: string; value: string; ttlMs: number },
+  ): Promise<AcceptResult> {
+    const id = change.kind === 'put' ? change.record.id : change.id;
+    const payload = change.kind === 'put' ? change.record : { id, version: change.version, deleted: true };
+    const owner = unique.postgresOwner ?? id;
+    return this.redis.wbAccept(
+      this.keys.entry(id),
+      this.keys.lease(id),
+      this.keys.tombstone(id),
+      this.logKeys.pending,
+      this.logKeys.accepted,
+      this.logKeys.unique,
+      this.logKeys.counters,
+      this.logKeys.claimed,
+      this.keys.entry(owner),
+      this.keys.tombstone(owner),
+      this.logKeys.dead,
+      answer?.key ?? this.keys.noIdempotency,
+      id,
+      change.kind,
+      JSON.stringify(payload),
+      expectedVersion,
+      unique.next ?? '',
+      unique.previous ?? '',
+      unique.postgresOwner ?? '',
+      Date.now(),
+      answer?.value ?? '',
+      answer?.ttlMs ?? 0,
+    ) as Promise<AcceptResult>;
+  }
+
+  async claim(limit: number, claimTimeoutMs: number): Promise<number[]> {
+    const ids = await this.redis.wbClaim(this.logKeys.pending, this.logKeys.claimed, Date.now(), limit, claimTimeoutMs);
+    return ids.map(Number);
+  }
+
+  /**
+   * The current state of claimed ids: the row, or the deletion; ids with neither are skipped, and ids whose
+   * stored value cannot be decoded are returned apart (`undecodable`) so they cannot hold up the others.
+   */
+  async read<T extends CacheableRecord>(ids: number[]): Promise<{ changes: Change<T>[]; undecodable: number[] }> {
+    if (ids.length === 0) return { changes: [], undecodable: [] };
+    const values = await this.redis.mget(ids.flatMap((id) => [this.keys.entry(id), this.keys.tombstone(id)]));
+    const changes: Change<T>[] = [];
+    const undecodable: number[] = [];
+    ids.forEach((id, index) => {
+      const row = values[2 * index];
+      const tombstone = values[2 * index + 1];
+      try {
+        if (row) changes.push({ kind: 'put', record: decodeRecord<T>(row, id) });
+        else if (tombstone) changes.push({ kind: 'delete', id, version: decodeRecord(tombstone, id).version });
+      } catch {
+        undecodable.push(id);
+      }
+    });
+    return { changes, undecodable };
+  }
+
+  async ack(flushed: { id: number; version: number }[], ttlMs: number): Promise<void> {
+    if (flushed.length === 0) return;
+    const keys = flushed.flatMap(({ id }) => [this.keys.entry(id), this.keys.tombstone(id)]);
+    const args = flushed.flatMap(({ id, version }) => [id, version]);
+    await this.redis.wbAck(
+      4 + keys.length,
+      this.logKeys.pending,
+      this.logKeys.accepted,
+      this.logKeys.attempts,
+      this.logKeys.claimed,
+      ...keys,
+      ttlMs,
+      ttlMs,
+      Date.now(),
+      ...args,
+    );
+  }
+
+  fail(id: number, version: number, reason: string, maxAttempts: number, backoffMs: number): Promise<string> {
+    return this.redis.wbFail(
+      this.logKeys.pending,
+      this.logKeys.attempts,
+      this.logKeys.dead,
+      this.logKeys.claimed,
+      this.logKeys.counters,
+      this.logKeys.accepted,
+      id,
+      reason.slice(0, 500),
+      version,
+      maxAttempts,
+      Date.now(),
+      backoffMs,
+      Math.random(),
+    );
+  }
+
+  async release(ids: number[], delayMs: number): Promise<void> {
+    if (ids.length > 0)
+      await this.redis.wbRelease(this.logKeys.pending, this.logKeys.claimed, Date.now() + delayMs, ...ids);
+  }
+
+  async countFlush(rows: number): Promise<void> {
+    await this.redis
+      .multi()
+      .hincrby(this.logKeys.counters, 'dbFlushes', 1)
+      .hincrby(this.logKeys.counters, 'flushedRows', rows)
+      .hset(this.logKeys.counters, 'lastFlush', new Date().toISOString())
+      .exec();
+  }
+
+  async deadLetters(): Promise<DeadLetter[]> {
+    const entries = await this.redis.hvals(this.logKeys.dead);
+    return entries
+      .map((entry) => JSON.parse(entry) as Omit<DeadLetter, 'failedAt'> & { failedAt: number })
+      .map((entry) => ({ ...entry, failedAt: new Date(entry.failedAt).toISOString() }))
+      .sort((a, b) => a.id - b.id);
+  }
+
+  /** Sends dead letters (all, or the ids given) back to be flushed; returns how many. */
+  async replay(ids?: number[]): Promise<number> {
+    const targets = ids ?? (await this.redis.hkeys(this.logKeys.dead)).map(Number);
+    if (targets.length === 0) return 0;
+    await this.redis.hdel(this.logKeys.attempts, ...targets.map(String));
+    return this.redis.wbReplay(this.logKeys.pending, this.logKeys.accepted, this.logKeys.dead, Date.now(), ...targets);
+  }
+
+  /** True once no change accepted at or before `acceptedBefore` is still waiting (dead letters aside). */
+  async flushedUpTo(acceptedBefore: number): Promise<boolean> {
+    return (await this.redis.zcount(this.logKeys.accepted, '-inf', acceptedBefore)) === 0;
+  }
+
+  /** True while some change is eligible to be flushed now. */
+  async hasEligible(): Promise<boolean> {
+    return (await this.redis.zcount(this.logKeys.pending, '-inf', Date.now())) > 0;
+  }
+
+  async stats(): Promise<ChangeLogStats> {
+    const [counters, pending, deadLettered, oldest] = await Promise.all([
+      this.redis.hgetall(this.logKeys.counters),
+      this.redis.zcard(this.logKeys.pending),
+      this.redis.hlen(this.logKeys.dead),
+      this.redis.zrange(this.logKeys.accepted, '0', '0', 'WITHSCORES'),
+    ]);
+    const number = (name: string): number => Number(counters[name] ?? 0);
+    return {
+      cachedWrites: number('cachedWrites'),
+      coalesced: number('coalesced'),
+      dbFlushes: number('dbFlushes'),
+      flushedRows: number('flushedRows'),
+      deadLettered,
+      pendingWrites: pending,
+      oldestPendingMs: oldest[1] === undefined ? null : Math.max(0, Date.now() - Number(oldest[1])),
+      lastFlush: counters.lastFlush ?? null,
+    };
+  }
+}

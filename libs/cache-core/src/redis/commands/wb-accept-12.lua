@@ -1,0 +1,79 @@
+--[[
+  Accepts one write-behind change: the new row (or tombstone) with no TTL, the unique-key claim, the readers'
+  lease voided, the id added to the pending log the flusher works from, and with an idempotency key the answer.
+
+  Why atomic: an acknowledged change must be durable and complete, or absent. Either all of it happens or none,
+  so a change and its idempotent answer exist together or not at all. `expected` is the version the caller
+  based the change on: a different current version means another change won the race (compare-and-set), and
+  the caller retries on top of it; `If-Match` relies on this.
+
+    Input:
+      KEYS[1]  the record's entry
+      KEYS[2]  the entry's lease
+      KEYS[3]  the record's tombstone
+      KEYS[4]  pending (sorted set: id -> when eligible to flush)
+      KEYS[5]  accepted (sorted set: id -> when first accepted, unflushed)
+      KEYS[6]  unique claims (hash: unique value -> owning id, or '-' once released)
+      KEYS[7]  counters (hash)
+      KEYS[8]  claimed (hash: id -> claim time)
+      KEYS[9]  the entry of the id Postgres says owns the unique value (not read; named with its tombstone)
+      KEYS[10] that owner's tombstone
+      KEYS[11] attempts (hash: id -> failed flushes)
+      KEYS[12] the idempotency record (a placeholder key when there is none)
+
+      ARGV[1]  id
+      ARGV[2]  'put' or 'delete'
+      ARGV[3]  the row, or the tombstone, as JSON
+      ARGV[4]  the version the change was based on (0 for a new record)
+      ARGV[5]  the record's new unique value, or ''
+      ARGV[6]  its previous unique value, or ''
+      ARGV[7]  the id that holds the new unique value in Postgres, or ''
+      ARGV[8]  now, in ms
+      ARGV[9]  the idempotent answer as JSON, or ''
+      ARGV[10] the answer's TTL in ms
+
+    Output:
+      'ok', 'retry' (another change won), 'conflict' (unique value taken), 'gone' (deleted),
+      'duplicate' (the idempotency key already has an answer; nothing changed)
+]]
+--- @include "version-of"
+local entryKey, leaseKey, tombstoneKey = KEYS[1], KEYS[2], KEYS[3]
+local pendingKey, acceptedKey, uniqueKey, countersKey, claimedKey = KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local ownerTombstoneKey, attemptsKey, answerKey = KEYS[10], KEYS[11], KEYS[12]
+
+local id = ARGV[1]
+if ARGV[9] ~= '' and redis.call('EXISTS', answerKey) == 1 then return 'duplicate' end
+if redis.call('EXISTS', tombstoneKey) == 1 then return 'gone' end
+local current = redis.call('GET', entryKey)
+if current and versionOf(current) ~= tonumber(ARGV[4]) then return 'retry' end
+local unique, previous, pgOwner = ARGV[5], ARGV[6], ARGV[7]
+if unique ~= '' then
+  local holder = redis.call('HGET', uniqueKey, unique)
+  if holder and holder ~= '-' and holder ~= id then return 'conflict' end
+  -- Postgres's owner still holds it unless write-behind already deleted that owner (its tombstone).
+  if not holder and pgOwner ~= '' and pgOwner ~= id and redis.call('EXISTS', ownerTombstoneKey) == 0 then
+    return 'conflict'
+  end
+  redis.call('HSET', uniqueKey, unique, id)
+end
+if previous ~= '' and previous ~= unique and redis.call('HGET', uniqueKey, previous) == id then
+  redis.call('HSET', uniqueKey, previous, '-')
+end
+if ARGV[2] == 'put' then
+  redis.call('SET', entryKey, ARGV[3])
+else
+  redis.call('DEL', entryKey)
+  redis.call('SET', tombstoneKey, ARGV[3])
+end
+redis.call('DEL', leaseKey)
+-- Still pending and not claimed by a flush in progress: this change joins the one waiting (coalesced).
+if redis.call('ZSCORE', pendingKey, id) and redis.call('HEXISTS', claimedKey, id) == 0 then
+  redis.call('HINCRBY', countersKey, 'coalesced', 1)
+else
+  redis.call('ZADD', pendingKey, ARGV[8], id)
+end
+redis.call('ZADD', acceptedKey, 'NX', ARGV[8], id)
+redis.call('HDEL', attemptsKey, id)
+redis.call('HINCRBY', countersKey, 'cachedWrites', 1)
+if ARGV[9] ~= '' then redis.call('SET', answerKey, ARGV[9], 'PX', ARGV[10]) end
+return 'ok'

@@ -1,0 +1,42 @@
+--[[
+  Records a change Postgres refused: retry later with exponential backoff and jitter, or dead-letter it after
+  `maxAttempts`.
+
+  Why atomic: the attempt count, the retry time and the dead letter must agree, whichever worker failed.
+
+    Input:
+      KEYS[1] pending
+      KEYS[2] attempts (hash: id -> failed flushes)
+      KEYS[3] dead letters (hash: id -> JSON)
+      KEYS[4] claimed
+      KEYS[5] counters (unused; kept so every write-behind key is named)
+      KEYS[6] accepted
+
+      ARGV[1] id
+      ARGV[2] reason (no data, no SQL text)
+      ARGV[3] the version that failed
+      ARGV[4] max attempts
+      ARGV[5] now, in ms
+      ARGV[6] first backoff, in ms
+      ARGV[7] a random number in [0, 1) for jitter
+
+    Output:
+      'dead' or 'retry'
+]]
+local pendingKey, attemptsKey, deadKey, claimedKey, acceptedKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[6]
+
+local id = ARGV[1]
+local attempts = redis.call('HINCRBY', attemptsKey, id, 1)
+redis.call('HDEL', claimedKey, id)
+if attempts >= tonumber(ARGV[4]) then
+  redis.call('HSET', deadKey, id, cjson.encode({
+    id = tonumber(id), version = tonumber(ARGV[3]), reason = ARGV[2], attempts = attempts, failedAt = tonumber(ARGV[5])
+  }))
+  redis.call('ZREM', pendingKey, id)
+  redis.call('ZREM', acceptedKey, id)
+  redis.call('HDEL', attemptsKey, id)
+  return 'dead'
+end
+local backoff = math.min(60000, tonumber(ARGV[6]) * 2 ^ (attempts - 1)) * (0.5 + tonumber(ARGV[7]) / 2)
+redis.call('ZADD', pendingKey, tonumber(ARGV[5]) + backoff, id)
+return 'retry'

@@ -1,0 +1,90 @@
+import { Injectable } from '@nestjs/common';
+import { randomBytes } from 'node:crypto';
+import { RedisConnections } from './redis-connections';
+
+/** A value's dependency: a generation key and the token it had when the value was built. */
+export type Dependency = [generationKey: string, token: string];
+
+/**
+ * Values built from many rows (the blog's list chunks and pages), guarded by generation tokens: a builder reads
+ * the tokens of what it depends on before it queries, and its result is stored only if none moved; a write
+ * moves the tokens of what it touched (see `read-generations.lua`). Reads throw when Redis fails; the methods
+ * that only lose a fill (`tokens`, `fillIfCurrent`) count the failure and carry on.
+ */
+@Injectable()
+export class GenerationCache {
+  constructor(private readonly redis: RedisConnections) {}
+
+  get available(): boolean {
+    return this.redis.available;
+  }
+
+  /** Counts a failed command; the caller degrades to Postgres. */
+  failed(error: unknown): void {
+    this.redis.failed(error);
+  }
+
+  get(key: string): Promise<string | null> {
+    return this.redis.reader.get(key);
+  }
+
+  getBuffer(key: string): Promise<Buffer | null> {
+    return this.redis.reader.getBuffer(key);
+  }
+
+  mget(keys: string[]): Promise<(string | null)[]> {
+    return this.redis.reader.mget(...keys);
+  }
+
+  async exists(key: string): Promise<boolean> {
+    return (await this.redis.reader.exists(key)) === 1;
+  }
+
+  /** Which of `keys` are absent, in one pipelined round trip. */
+  async absent(keys: string[]): Promise<boolean[]> {
+    const pipeline = this.redis.reader.pipeline();
+    for (const key of keys) pipeline.exists(key);
+    const results = (await pipeline.exec()) ?? [];
+    return keys.map((_, index) => {
+      const [error, exists] = results[index] ?? [new Error('no reply'), 0];
+      if (error) throw error;
+      return exists === 0;
+    });
+  }
+
+  /** The current tokens of `generationKeys` (creating missing ones), or null when Redis is away. */
+  async tokens(generationKeys: string[]): Promise<string[] | null> {
+    try {
+      return await this.redis.reader.readGenerations(generationKeys.length, ...generationKeys, freshToken());
+    } catch (error) {
+      this.failed(error);
+      return null;
+    }
+  }
+
+  /** Stores `value` at `key` for `ttlMs` if every dependency still has its token; a failure only loses the fill. */
+  async fillIfCurrent(key: string, value: string | Buffer, ttlMs: number, dependencies: Dependency[]): Promise<void> {
+    try {
+      await this.redis.reader.fillIfCurrent(
+        dependencies.length + 1,
+        key,
+        ...dependencies.map(([generation]) => generation),
+        value,
+        ttlMs,
+        ...dependencies.map(([, token]) => token),
+      );
+    } catch (error) {
+      this.failed(error);
+    }
+  }
+
+  /** Moves each generation on and drops its data: `pairs` of (generation key, data key). Throws when Redis fails. */
+  async invalidate(pairs: [generationKey: string, dataKey: string][]): Promise<void> {
+    const keys = pairs.flat();
+    await this.redis.reader.invalidateGenerations(keys.length, ...keys, freshToken());
+  }
+}
+
+function freshToken(): string {
+  return randomBytes(8).toString('hex');
+}

@@ -1,0 +1,149 @@
+import { AppIdentity, CacheConfig, CacheUnavailableError } from '@app/common';
+import { Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import {
+  circuitBreaker,
+  type CircuitBreakerPolicy,
+  ConsecutiveBreaker,
+  ExponentialBackoff,
+  handleAll,
+  isBrokenCircuitError,
+} from 'cockatiel';
+import { Redis } from 'ioredis';
+import { CacheStats } from '../stats/cache-stats';
+import { defineScripts, type ScriptedRedis } from './redis-scripts';
+
+/** How long a connection attempt may take, and how long start waits for Redis. */
+const CONNECT_TIMEOUT_MS = 2_000;
+
+/**
+ * The 503 for a write whose Redis command failed. Nothing was sent when the client refused it up front
+ * (disconnected, no offline queue); after a timeout or a connection lost in flight, the script may have run.
+ */
+export function cacheWriteFailure(error: unknown): CacheUnavailableError {
+  const message = error instanceof Error ? error.message : '';
+  return /isn't writeable|not ready|enableOfflineQueue/i.test(message)
+    ? new CacheUnavailableError(undefined, 'not-applied')
+    : new CacheUnavailableError('Cache did not answer in time', 'unknown');
+}
+
+/**
+ * The app's two Redis connections, built to fail fast: every command has a timeout, nothing queues while
+ * disconnected, and scripts are defined on both. `reader` serves the read path (short timeout, behind a circuit
+ * breaker); `writer` the write path (longer timeout, its own connection so a burst of writes never queues in
+ * front of reads). Only the classes of this Redis layer use them; BullMQ has its own.
+ */
+@Injectable()
+export class RedisConnections implements OnModuleInit, OnApplicationShutdown {
+  readonly reader: ScriptedRedis;
+  readonly writer: ScriptedRedis;
+  private readonly logger = new Logger('Redis');
+  private outage = false;
+  private readonly recovered: (() => void)[] = [];
+  /** Reads skip Redis for a while after consecutive failures (see {@link readBreaker}); undefined when off. */
+  private readonly breaker?: CircuitBreakerPolicy;
+
+  constructor(
+    private readonly config: CacheConfig,
+    identity: AppIdentity,
+    private readonly stats: CacheStats,
+  ) {
+    this.reader = this.connect(`${identity.keyPrefix}cache`, config.commandTimeoutMs);
+    this.writer = this.connect(`${identity.keyPrefix}cache-writer`, config.writeTimeoutMs);
+    this.breaker = this.readBreaker(config.breakerFailures);
+    this.reader.on('ready', () => {
+      if (this.outage) this.logger.log('Redis is back');
+      this.outage = false;
+      for (const listener of this.recovered) listener();
+    });
+  }
+
+  /** True when the read client is connected and ready; commands are not even tried otherwise. */
+  get available(): boolean {
+    return this.reader.status === 'ready';
+  }
+
+  /** The same for the write-path client. */
+  get writable(): boolean {
+    return this.writer.status === 'ready';
+  }
+
+  /** Calls `listener` each time the read connection is ready again (after start, or after an outage). */
+  onReady(listener: () => void): void {
+    this.recovered.push(listener);
+  }
+
+  /** Runs a read-path command through the breaker, when there is one. */
+  read<R>(command: (redis: ScriptedRedis) => Promise<R>): Promise<R> {
+    return this.breaker === undefined ? command(this.reader) : this.breaker.execute(() => command(this.reader));
+  }
+
+  /** Counts a failed cache command; the caller degrades to Postgres. A read skipped by the breaker is not one. */
+  failed(error: unknown): void {
+    if (isBrokenCircuitError(error)) return;
+    this.stats.countError();
+    this.reportOutage(error as Error);
+  }
+
+  async ping(): Promise<void> {
+    await this.reader.ping();
+  }
+
+  /**
+   * Gives both connections up to their connect timeout to come up before the app listens, so a freshly started
+   * app does not serve its first requests without Redis when Redis is there. A Redis that is down does not
+   * hold the start: requests then go on without it, and the clients connect when it appears.
+   */
+  async onModuleInit(): Promise<void> {
+    const ready = (client: Redis): Promise<unknown> =>
+      client.status === 'ready' ? Promise.resolve() : new Promise((resolve) => client.once('ready', resolve));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all([ready(this.reader), ready(this.writer)]),
+      new Promise((resolve) => (timer = setTimeout(resolve, CONNECT_TIMEOUT_MS))),
+    ]);
+    clearTimeout(timer);
+  }
+
+  /** Last, after every `beforeApplicationShutdown` hook, so a batch in hand can still be acknowledged. */
+  async onApplicationShutdown(): Promise<void> {
+    await Promise.all([this.reader, this.writer].map((client) => client.quit().catch(() => client.disconnect())));
+  }
+
+  /**
+   * Why a breaker on reads: while Redis hangs (a partition, a frozen server), every read would wait the full
+   * command timeout before going to Postgres. After `failures` consecutive failed reads, reads skip Redis
+   * (BYPASS, straight to Postgres) for a while that starts at 250 ms and doubles up to 10 s while probes keep
+   * failing; one successful probe closes it. Skipping Redis on reads cannot serve stale data, so this trades
+   * only hit ratio for latency. Writes never go through it.
+   */
+  private readBreaker(failures: number): CircuitBreakerPolicy | undefined {
+    if (failures <= 0) return undefined;
+    const breaker = circuitBreaker(handleAll, {
+      halfOpenAfter: new ExponentialBackoff({ initialDelay: 250, maxDelay: 10_000 }),
+      breaker: new ConsecutiveBreaker(failures),
+    });
+    breaker.onBreak(() => this.logger.warn(`Redis reads failed ${failures} times in a row: skipping Redis for reads`));
+    breaker.onReset(() => this.logger.log('Redis reads work again'));
+    return breaker;
+  }
+
+  private connect(connectionName: string, commandTimeout: number): ScriptedRedis {
+    const client = new Redis(this.config.redisUrl, {
+      commandTimeout,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+      connectTimeout: CONNECT_TIMEOUT_MS,
+      retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2_000),
+      connectionName,
+    });
+    client.on('error', (error: Error) => this.reportOutage(error));
+    return defineScripts(client);
+  }
+
+  private reportOutage(error: Error): void {
+    if (this.outage) return;
+    this.outage = true;
+    this.logger.warn(`Redis unavailable, serving from Postgres until it is back: ${error.message}`);
+  }
+}
