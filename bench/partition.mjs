@@ -5,13 +5,11 @@
 import autocannon from 'autocannon';
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
-import { resolve } from 'node:path';
 import pg from 'pg';
+import { builtApp, ServerProcess } from '../scripts/lib/server-process.mjs';
 
-const root = resolve(import.meta.dirname, '..');
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@localhost:5432/caching_patterns';
 const SECONDS = Number(process.env.PARTITION_SECONDS ?? 8);
-const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
 
 const freePort = () =>
   new Promise((done, fail) => {
@@ -21,15 +19,6 @@ const freePort = () =>
     });
     server.on('error', fail);
   });
-
-async function until(check, ms = 20_000) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
-    await sleep(100);
-  }
-  throw new Error('timed out waiting for a server');
-}
 
 async function run(breakerFailures) {
   const redisPort = await freePort();
@@ -42,10 +31,9 @@ async function run(breakerFailures) {
   );
   const port = await freePort();
   const schema = `bench_partition_${breakerFailures}_${process.pid}`;
-  const app = spawn(process.execPath, [resolve(root, 'dist/apps/cache-aside/src/main.js')], {
+  const app = new ServerProcess(builtApp('cache-aside'), {
+    port,
     env: {
-      ...process.env,
-      PORT: String(port),
       HOST: '127.0.0.1',
       DATABASE_URL,
       DATABASE_SCHEMA: schema,
@@ -54,11 +42,10 @@ async function run(breakerFailures) {
       REDIS_BREAKER_FAILURES: String(breakerFailures),
       LOG_LEVEL: 'error',
     },
-    stdio: 'ignore',
   });
   try {
     const url = `http://127.0.0.1:${port}`;
-    await until(async () => (await fetch(`${url}/health`)).status === 200);
+    await app.waitFor('/health', { ready: (status) => status === 200 });
     for (let id = 1; id <= 5; id += 1) await fetch(`${url}/users/${id}`);
     redis.kill('SIGSTOP');
     const result = await autocannon({
@@ -70,7 +57,7 @@ async function run(breakerFailures) {
     redis.kill('SIGCONT');
     return result;
   } finally {
-    app.kill('SIGTERM');
+    await app.stop();
     redis.kill('SIGCONT');
     redis.kill('SIGKILL');
     const db = new pg.Client({ connectionString: DATABASE_URL });

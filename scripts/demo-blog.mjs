@@ -4,13 +4,11 @@
 // app itself (which seeds 500,000 posts on first start) and stops it at the end. Timings are client-side,
 // time to the last byte, over a keep-alive connection. Exits 1 only if the post it writes is missing from the
 // list that follows; timing targets are printed, not enforced.
-import { spawn } from 'node:child_process';
 import { Agent, request } from 'node:http';
 import { cpus, totalmem } from 'node:os';
-import { join, resolve } from 'node:path';
 import { createGunzip } from 'node:zlib';
+import { builtApp, ServerProcess } from './lib/server-process.mjs';
 
-const root = resolve(import.meta.dirname, '..');
 const base = new URL(process.env.BLOG_URL ?? 'http://localhost:8000');
 const admin = process.env.ADMIN_TOKEN ? { Authorization: `Bearer ${process.env.ADMIN_TOKEN}` } : {};
 const agent = new Agent({ keepAlive: true, maxSockets: 1 });
@@ -46,18 +44,16 @@ async function answers() {
 
 async function startBlog() {
   process.stdout.write(`Nothing answers on ${base.origin}: starting the built blog (first start seeds the posts)\n`);
-  const child = spawn(process.execPath, [join(root, 'dist', 'apps', 'blog', 'src', 'main.js')], {
-    env: { ...process.env, PORT: base.port || '80', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
   const startedAt = Date.now();
-  while (!(await answers())) {
-    if (child.exitCode !== null) throw new Error(`the blog exited with code ${child.exitCode}`);
-    if (Date.now() - startedAt > 180_000) throw new Error('the blog did not answer within 180 s');
-    await new Promise((r) => setTimeout(r, 250));
-  }
+  const blog = new ServerProcess(builtApp('blog'), {
+    port: Number(base.port || 80),
+    // A blog this script starts is a local demo: its admin endpoints are open unless ADMIN_TOKEN is set.
+    env: { LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', ADMIN_OPEN: process.env.ADMIN_TOKEN ? 'false' : 'true' },
+    inherit: true,
+  });
+  await blog.waitFor('/health', { timeoutMs: 180_000, ready: (status) => status === 200 });
   process.stdout.write(`Blog up after ${((Date.now() - startedAt) / 1000).toFixed(1)} s\n`);
-  return child;
+  return blog;
 }
 
 const percentile = (values, p) =>
@@ -67,7 +63,7 @@ const ms = (value) => (value >= 1000 ? `${(value / 1000).toFixed(2)} s` : `${val
 const mb = (bytes) => `${(bytes / 1e6).toFixed(1)} MB`;
 const GZIP = { 'Accept-Encoding': 'gzip' };
 
-async function expectOk(response, what) {
+function expectOk(response, what) {
   if (response.status >= 300)
     throw new Error(`${what}: HTTP ${response.status} ${response.body.toString().slice(0, 200)}`);
   return response;
@@ -94,20 +90,20 @@ function gzipContains(compressed, needle) {
 }
 
 async function main() {
-  const child = (await answers()) ? undefined : await startBlog();
+  const blog = (await answers()) ? undefined : await startBlog();
   try {
     const rows = [];
     const row = (label, value, note = '') => rows.push([label, value, note]);
     // A blog that just started may still be warming its list cache; measure once it is done.
     while (JSON.parse((await call('GET', '/stats')).body).list?.warming) await new Promise((r) => setTimeout(r, 250));
-    await expectOk(await call('POST', '/cache/clear', { headers: admin }), 'POST /cache/clear');
-    const first = JSON.parse((await expectOk(await call('GET', '/posts?limit=1'), 'first page')).body);
+    expectOk(await call('POST', '/cache/clear', { headers: admin }), 'POST /cache/clear');
+    const first = JSON.parse(expectOk(await call('GET', '/posts?limit=1'), 'first page').body);
     const stats0 = JSON.parse((await call('GET', '/stats')).body);
 
     // Single posts: 20 different ids (each a miss), then 500 reads of them (hits).
     const ids = Array.from({ length: 20 }, (_, i) => (first[0]?.id ?? 1) + i * 997);
     const misses = [];
-    for (const id of ids) misses.push((await expectOk(await call('GET', `/posts/${id}`), `GET /posts/${id}`)).ms);
+    for (const id of ids) misses.push(expectOk(await call('GET', `/posts/${id}`), `GET /posts/${id}`).ms);
     const hits = [];
     for (let i = 0; i < 500; i += 1) {
       const response = await call('GET', `/posts/${ids[i % ids.length]}`);
@@ -118,8 +114,8 @@ async function main() {
     row('single post, hit (p50 of 500)', ms(median(hits)), `p99 ${ms(percentile(hits, 0.99))}`);
 
     // The full list: a miss (cache cleared), hits, then one write and the list again.
-    await expectOk(await call('POST', '/cache/clear', { headers: admin }), 'POST /cache/clear');
-    const miss = await expectOk(await call('GET', '/posts', { headers: GZIP }), 'GET /posts');
+    expectOk(await call('POST', '/cache/clear', { headers: admin }), 'POST /cache/clear');
+    const miss = expectOk(await call('GET', '/posts', { headers: GZIP }), 'GET /posts');
     row('full list, miss, gzip', ms(miss.ms), `${miss.headers['x-cache']}, ${mb(miss.body.length)} sent`);
     const listHits = [];
     for (let i = 0; i < 5; i += 1) {
@@ -137,32 +133,30 @@ async function main() {
     const title = `Demo post ${new Date().toISOString()}`;
     const json = { 'Content-Type': 'application/json' };
     const created = JSON.parse(
-      (
-        await expectOk(
-          await call('POST', '/posts', {
-            headers: json,
-            body: JSON.stringify({ title, content: 'Written by npm run demo:blog.', author: 'Demo' }),
-          }),
-          'POST /posts',
-        )
+      expectOk(
+        await call('POST', '/posts', {
+          headers: json,
+          body: JSON.stringify({ title, content: 'Written by npm run demo:blog.', author: 'Demo' }),
+        }),
+        'POST /posts',
       ).body,
     );
-    const afterCreate = await expectOk(await call('GET', '/posts', { headers: GZIP }), 'GET /posts after POST');
+    const afterCreate = expectOk(await call('GET', '/posts', { headers: GZIP }), 'GET /posts after POST');
     const afterWrites = [afterCreate];
     const middle = first[0]?.id ?? 1;
     for (let i = 1; i <= 4; i += 1) {
       const id = middle + Math.floor((i * (created.id - middle)) / 5);
-      await expectOk(
+      expectOk(
         await call('PUT', `/posts/${id}`, {
           headers: json,
           body: JSON.stringify({ title: `Edited by the demo ${i}` }),
         }),
         `PUT /posts/${id}`,
       );
-      afterWrites.push(await expectOk(await call('GET', '/posts', { headers: GZIP }), 'GET /posts after PUT'));
+      afterWrites.push(expectOk(await call('GET', '/posts', { headers: GZIP }), 'GET /posts after PUT'));
     }
-    await expectOk(await call('DELETE', `/posts/${created.id}`), 'DELETE /posts');
-    afterWrites.push(await expectOk(await call('GET', '/posts', { headers: GZIP }), 'GET /posts after DELETE'));
+    expectOk(await call('DELETE', `/posts/${created.id}`), 'DELETE /posts');
+    afterWrites.push(expectOk(await call('GET', '/posts', { headers: GZIP }), 'GET /posts after DELETE'));
     const afterWriteMs = median(afterWrites.map((response) => response.ms));
     row(
       'full list after one write, gzip (median of 6)',
@@ -214,11 +208,7 @@ async function main() {
     if (!found) process.exitCode = 1;
   } finally {
     agent.destroy();
-    if (child) {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
-    }
+    await blog?.stop();
   }
 }
 

@@ -7,7 +7,7 @@ const pool = new pg.Pool({
   max: 10,
   options: `-c search_path=${process.env.DATABASE_SCHEMA}`,
 });
-createServer(async (request, response) => {
+async function answer(request, response) {
   const match = /^\/users\/(\d+)$/.exec(request.url ?? '');
   const result = match
     ? await pool.query('SELECT id, name, email, age, created_at, updated_at FROM users WHERE id = $1', [
@@ -17,4 +17,8 @@ createServer(async (request, response) => {
   const row = result?.rows[0];
   response.writeHead(row ? 200 : 404, { 'content-type': 'application/json' });
   response.end(JSON.stringify(row ?? {}));
+}
+
+createServer((request, response) => {
+  answer(request, response).catch(() => response.writeHead(503).end());
 }).listen(Number(process.env.PORT), '127.0.0.1', () => process.stdout.write('ready\n'));

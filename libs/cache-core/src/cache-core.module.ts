@@ -13,7 +13,7 @@ import { CacheStats } from './stats/cache-stats';
 
 /**
  * The one Redis layer of an app, and its stats: the connections, every key (`CacheKeys`) and every script, and
- * the stores built on them. Global, so strategy modules and domains inject them by type. It needs the app's
+ * the stores built on them. The connections themselves stay inside this module. Global, so strategy modules and domains inject them by type. It needs the app's
  * {@link RecordStore} (for the entity name in keys), which the domain's store module provides globally.
  */
 @Global()
@@ -33,16 +33,6 @@ import { CacheStats } from './stats/cache-stats';
     HotSet,
     GenerationCache,
   ],
-  exports: [
-    CacheStats,
-    CacheKeys,
-    RecordCache,
-    RedisLock,
-    ChangeLog,
-    IdempotencyRecords,
-    HotSet,
-    GenerationCache,
-    RedisConnections,
-  ],
+  exports: [CacheStats, CacheKeys, RecordCache, RedisLock, ChangeLog, IdempotencyRecords, HotSet, GenerationCache],
 })
 export class CacheCoreModule {}

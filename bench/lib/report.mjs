@@ -1,0 +1,120 @@
+// The bench's report: the table of every measurement, the targets it checks, and a bar chart of the reads.
+import { CONNECTIONS, USERS, ZIPF_S } from './load.mjs';
+
+function best(results, server, adapter, workload) {
+  return results.find((row) => row.server === server && row.adapter === adapter && row.workload.startsWith(workload));
+}
+
+function ratio(a, b) {
+  return a && b && b.rps > 0 ? a.rps / b.rps : null;
+}
+
+function targets(results, details) {
+  const lines = [];
+  const check = (label, value, goal, format = (v) => `${(v * 100).toFixed(0)}%`) =>
+    lines.push(
+      `| ${label} | ${value === null ? 'n/a' : format(value)} | ${format(goal)} | ${value === null ? '-' : value >= goal ? 'met' : 'not met'} |`,
+    );
+  check(
+    'cache-aside hits on Fastify vs bare node:http + Redis',
+    ratio(best(results, 'cache-aside', 'fastify', 'hits only'), best(results, 'node:http + Redis', '-', 'read-heavy')),
+    0.6,
+  );
+  check(
+    'cache-aside hits on Express vs bare Nest-on-Express + Redis',
+    ratio(
+      best(results, 'cache-aside', 'express', 'hits only'),
+      best(results, 'Nest route + Redis', 'express', 'read-heavy'),
+    ),
+    0.85,
+  );
+  check(
+    'cache-aside hits vs no-cache baseline reads, Fastify',
+    ratio(best(results, 'cache-aside', 'fastify', 'hits only'), best(results, 'no-cache', 'fastify', 'read-heavy')),
+    2.5,
+    (v) => `${v.toFixed(2)}×`,
+  );
+  check(
+    'write-behind vs write-through accepted writes/s, Fastify',
+    ratio(
+      best(results, 'write-behind', 'fastify', 'writes only'),
+      best(results, 'write-through', 'fastify', 'writes only'),
+    ),
+    3,
+    (v) => `${v.toFixed(2)}×`,
+  );
+  if (details.flushRowsPerSecond !== undefined) {
+    lines.push(
+      `| write-behind flush throughput (rows/s) | ${details.flushRowsPerSecond} | 10000 | ${details.flushRowsPerSecond >= 10_000 ? 'met' : 'not met'} |`,
+    );
+  }
+  if (details.lagP99Ms !== undefined && details.lagP99Ms !== null) {
+    lines.push(
+      `| write-behind p99 flush lag at 1,000 writes/s (ms) | ${details.lagP99Ms} | < 2000 | ${details.lagP99Ms < 2000 ? 'met' : 'not met'} |`,
+    );
+  }
+  return lines;
+}
+
+export function svg(results) {
+  const rows = results.filter((row) => row.workload.startsWith('read-heavy') || row.workload.startsWith('hits only'));
+  const width = 860;
+  const barHeight = 22;
+  const left = 330;
+  const max = Math.max(...rows.map((row) => row.rps), 1);
+  const bars = rows
+    .map((row, index) => {
+      const y = 40 + index * (barHeight + 6);
+      const length = Math.max(1, Math.round(((width - left - 90) * row.rps) / max));
+      const kind = row.workload.startsWith('hits')
+        ? 'hits only'
+        : row.server.startsWith('n') && row.adapter === '-'
+          ? ''
+          : '95% reads';
+      const label = [row.server, [row.adapter === '-' ? '' : row.adapter, kind].filter(Boolean).join(', ')]
+        .filter(Boolean)
+        .join(' — ');
+      const color =
+        row.server.startsWith('node:') || row.server.startsWith('Nest route')
+          ? '#888'
+          : row.server === 'no-cache'
+            ? '#c55'
+            : '#36c';
+      return `<text x="${left - 8}" y="${y + 16}" text-anchor="end" font-size="13">${label}</text><rect x="${left}" y="${y}" width="${length}" height="${barHeight}" fill="${color}"/><text x="${left + length + 6}" y="${y + 16}" font-size="13">${row.rps}</text>`;
+    })
+    .join('\n');
+  const height = 60 + rows.length * (barHeight + 6);
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif">
+<text x="10" y="22" font-size="15" font-weight="bold">Reads (Zipf ${ZIPF_S} over ${USERS} users): requests/s, ${CONNECTIONS} connections; grey = references, red = no cache</text>
+${bars}
+</svg>
+`;
+}
+
+export function markdown({ results, details, machine: machineLine, quick: quickRun, date, duration, warmup }) {
+  const format = (value, digits = 0) => (value === null || value === undefined ? '-' : Number(value).toFixed(digits));
+  const table = results.map(
+    (row) =>
+      `| ${row.server} | ${row.adapter} | ${row.workload} | ${row.rps} | ${format(row.p50)} | ${format(row.p99)} | ${row.hitRatio === null ? '-' : format(row.hitRatio, 3)} | ${row.pgQps} | ${row.flushLagP99Ms ?? '-'} | ${row.non2xx + row.errors} |`,
+  );
+  return `# Benchmark results
+
+\`npm run bench${quickRun ? ' -- --quick' : ''}\` on ${date}. Machine: ${machineLine}.
+Load: autocannon, ${CONNECTIONS} connections, ${warmup} s warm-up then ${duration} s measured, in a separate process from each
+server; reads pick ids from a Zipf distribution (s = ${ZIPF_S}) over ${USERS} users; writes are \`PATCH {age}\`.
+Load generator, servers, Postgres and Redis all share this machine's cores, so absolute numbers are low and
+ratios measured in the same run are what to compare. Postgres q/s is from \`pg_stat_database\` (transactions).
+
+| server | adapter | workload | req/s | p50 ms | p99 ms | hit ratio | Postgres q/s | flush lag p99 ms | non-2xx + errors |
+|---|---|---|---|---|---|---|---|---|---|
+${table.join('\n')}
+
+## Targets
+
+| target | measured | goal | |
+|---|---|---|---|
+${targets(results, details).join('\n')}
+
+Write-behind flush: ${details.flushRows ?? '-'} rows written in ${details.flushSeconds ?? '-'} s (${details.flushRowsPerSecond ?? '-'} rows/s), with writes held back and then flushed at once.
+`;
+}

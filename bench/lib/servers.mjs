@@ -1,0 +1,55 @@
+// The servers the bench measures: each pattern app (built), the no-cache baseline, and bare reference servers,
+// each in its own process on its own schema and key prefix, and the users they read.
+import pg from 'pg';
+import { builtApp, ServerProcess } from '../../scripts/lib/server-process.mjs';
+import { USERS } from './load.mjs';
+
+let nextPort = 8200;
+
+/** A built app with the bench's environment on a fresh port, answering `/health`. */
+export async function startApp(app, adapter, { databaseUrl, redisUrl, schemaOf = app, env = {} }) {
+  const server = new ServerProcess(builtApp(app), {
+    port: (nextPort += 1),
+    env: {
+      HOST: '127.0.0.1',
+      HTTP_ADAPTER: adapter,
+      DATABASE_URL: databaseUrl,
+      REDIS_URL: redisUrl,
+      DATABASE_SCHEMA: schemaName(schemaOf),
+      REDIS_KEY_PREFIX: `bench:${schemaOf}:`,
+      LOG_LEVEL: 'error',
+      SWAGGER_ENABLED: 'false',
+      ...env,
+    },
+  });
+  await server.waitFor('/health');
+  return server;
+}
+
+/** A bare reference server (`bench/reference/*.mjs`) on a fresh port, answering `probe`. */
+export async function startReference(script, env, probe) {
+  const server = new ServerProcess(script, { port: (nextPort += 1), env });
+  await server.waitFor(probe);
+  return server;
+}
+
+export function schemaName(app) {
+  return `bench_${app.replace(/-/g, '_')}`;
+}
+
+/** Makes sure `schema` has `USERS` users (the app created the table); returns their ids. */
+export async function seedUsers(databaseUrl, schema) {
+  const client = new pg.Client({ connectionString: databaseUrl, options: `-c search_path=${schema}` });
+  await client.connect();
+  try {
+    await client.query(
+      `INSERT INTO users (name, email, age)
+       SELECT 'Bench User ' || g, 'bench' || g || '@example.test', 20 + g % 50 FROM generate_series(1, $1) g
+       ON CONFLICT DO NOTHING`,
+      [USERS],
+    );
+    return (await client.query('SELECT id FROM users ORDER BY id LIMIT $1', [USERS])).rows.map((row) => row.id);
+  } finally {
+    await client.end();
+  }
+}

@@ -1,0 +1,81 @@
+// Starting a server (a built app, or a bench reference server) in its own process, waiting until it answers,
+// and stopping it: the one copy of this that the bench and the scripts share.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+export const root = resolve(import.meta.dirname, '..', '..');
+
+const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
+
+/** `nest build`, with its output on this terminal; throws when it fails. */
+export function build() {
+  const nest = join(root, 'node_modules/@nestjs/cli/bin/nest.js');
+  if (spawnSync(process.execPath, [nest, 'build'], { cwd: root, stdio: 'inherit' }).status !== 0) {
+    throw new Error('build failed');
+  }
+}
+
+/** The entry point of a built app (`npm run build` makes it). */
+export function builtApp(app) {
+  const main = join(root, 'dist', 'apps', app, 'src', 'main.js');
+  if (!existsSync(main)) throw new Error(`${main} is missing: run "npm run build" first`);
+  return main;
+}
+
+/** A server in a child process. Its output is kept (`output()`), or shown as it comes with `inherit`. */
+export class ServerProcess {
+  /**
+   * @param {string} script a path to run with this Node, absolute or from the repository root
+   * @param {{ port: number, env?: Record<string, string>, inherit?: boolean }} options
+   */
+  constructor(script, { port, env = {}, inherit = false }) {
+    this.port = port;
+    this.text = '';
+    this.child = spawn(process.execPath, ['--enable-source-maps', resolve(root, script)], {
+      cwd: root,
+      env: { ...process.env, PORT: String(port), ...env },
+      stdio: inherit ? ['ignore', 'inherit', 'inherit'] : ['ignore', 'pipe', 'pipe'],
+    });
+    this.child.stdout?.on('data', (chunk) => (this.text += chunk));
+    this.child.stderr?.on('data', (chunk) => (this.text += chunk));
+    this.exited = new Promise((done) => this.child.once('exit', done));
+  }
+
+  get url() {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** What it printed so far (empty with `inherit`). */
+  output() {
+    return this.text;
+  }
+
+  /** Resolves once `path` answers below 500 (or `ready(status)`); throws if the process exits or time runs out. */
+  async waitFor(path = '/health', { timeoutMs = 30_000, ready = (status) => status < 500 } = {}) {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (this.child.exitCode !== null) throw new Error(`server on ${this.port} exited:\n${this.text}`);
+      try {
+        const response = await fetch(`${this.url}${path}`, { signal: AbortSignal.timeout(2000) });
+        await response.arrayBuffer();
+        if (ready(response.status)) return;
+      } catch {
+        // not listening yet
+      }
+      await sleep(100);
+    }
+    throw new Error(`server on ${this.port} did not answer ${path} within ${timeoutMs / 1000} s:\n${this.text}`);
+  }
+
+  /** SIGTERM, then SIGKILL after `graceMs`. */
+  async stop(graceMs = 15_000) {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    this.child.kill('SIGTERM');
+    await Promise.race([this.exited, sleep(graceMs)]);
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      this.child.kill('SIGKILL');
+      await this.exited;
+    }
+  }
+}
