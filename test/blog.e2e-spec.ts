@@ -1,9 +1,11 @@
+import { CacheKeys } from '@app/cache-core';
 import { PostSeeder, PostStore, SEED_AUTHORS, SEED_TOPICS } from '@app/blog';
 import { gunzipSync } from 'node:zlib';
 import { type BlogTestApp, nextLink, POSTS_AS_JSON, rawGet, startBlogTestApp } from './support/blog-app';
 import { Gate, holdNextLoad } from './support/gate';
 import { RedisServer } from './support/redis-server';
 import { waitFor } from './support/wait-for';
+import { keysMatching } from './support/redis-client';
 
 interface Post {
   id: number;
@@ -16,7 +18,8 @@ interface Post {
 
 const GZIP = { 'Accept-Encoding': 'gzip' };
 /** Every key the list cache uses for chunk `c`'s data (the generation key beside it is not data). */
-const chunkKey = (t: BlogTestApp, chunk: number): string => `${t.prefix}{list:${t.config.BLOG_CHUNK_SIZE}:${chunk}}`;
+const chunkKey = (t: BlogTestApp, chunk: number): string =>
+  t.app.get(CacheKeys).list(t.config.BLOG_CHUNK_SIZE).chunk(chunk);
 
 async function table(t: BlogTestApp): Promise<Post[]> {
   return (await t.db.query<Post>(POSTS_AS_JSON)).rows;
@@ -359,7 +362,7 @@ describe('blog admin endpoints', () => {
       expect(await t.redis.exists(chunkKey(t, 0), chunkKey(t, 1), chunkKey(t, 2))).toBe(3);
       expect((await t.http().post('/cache/warm').set(auth).expect(200)).body).toMatchObject({ chunks: 3, built: 0 });
       await t.http().post('/cache/clear').set(auth).expect(204);
-      expect((await t.redis.scan('0', 'MATCH', `${t.prefix}*`, 'COUNT', 10_000))[1]).toEqual([]);
+      expect(await keysMatching(t.redis, `${t.prefix}*`)).toEqual([]);
       expect(await t.redis.get(bystander)).toBe('1');
       expect((await fullList(t)).cache).toBe('MISS');
     } finally {

@@ -53,7 +53,7 @@ describe.each(ADAPTERS)('refresh-ahead on %s', (adapter) => {
     const hot = await createUser(t, 'Hot');
     const cold = await createUser(t, 'Cold');
     // Write-through put both in Redis; start both from an empty cache.
-    await t.redis.del(entryKey(t, hot.id), entryKey(t, cold.id));
+    await Promise.all([t.redis.del(entryKey(t, hot.id)), t.redis.del(entryKey(t, cold.id))]);
     await t.http().get(`/users/${cold.id}`).expect(200);
     const outcomes: string[] = [];
     const until = Date.now() + 3 * 2000 + 300;
@@ -84,10 +84,10 @@ describe.each(ADAPTERS)('refresh-ahead on %s', (adapter) => {
     expect(hot.hotItems).toContain(user.id);
     expect(hot.hotItems).not.toContain(2147483000);
     expect(hot.accessCounts[String(user.id)]).toBeGreaterThan(5);
-    expect(await t.redis.zscore(t.app.get(CacheKeys).hot, '2147483000')).toBeNull();
+    expect(await t.redis.zscore(t.app.get(CacheKeys).hot(0), '2147483000')).toBeNull();
 
     // An hour without reads: move the decay landmark back instead of sleeping.
-    const meta = t.app.get(CacheKeys).hotMeta;
+    const meta = t.app.get(CacheKeys).hotMeta(0);
     const t0 = Number(await t.redis.hget(meta, 't0'));
     await t.redis.hset(meta, 't0', String(t0 - 3600));
     const later = (await t.http().get('/hot-items').expect(200)).body as { hotItems: number[] };
@@ -172,7 +172,7 @@ describe('refresh-ahead across instances and under failure', () => {
       for (let id = 2_000_000_000; id < 2_000_000_050; id += 1) await t.http().get(`/users/${id}`).expect(404);
       // Access counts are buffered for up to 100 ms; listing the hot set sends them.
       expect(((await t.http().get('/hot-items').expect(200)).body as { hotItems: number[] }).hotItems).toHaveLength(20);
-      const hotKey = t.app.get(CacheKeys).hot;
+      const hotKey = t.app.get(CacheKeys).hot(0);
       expect(await t.redis.zcard(hotKey)).toBe(20);
       expect(await t.redis.zscore(hotKey, '2000000001')).toBeNull();
     } finally {

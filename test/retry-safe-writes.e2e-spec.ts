@@ -1,4 +1,4 @@
-import { ChangeLog, RecordCache, WRITE_BEHIND_QUEUE } from '@app/cache-core';
+import { CacheKeys, ChangeLog, RecordCache, WRITE_BEHIND_QUEUE } from '@app/cache-core';
 import { UserStore } from '@app/users';
 import { Queue } from 'bullmq';
 import { CACHE_ASIDE } from '../apps/cache-aside/src/app.module';
@@ -202,7 +202,7 @@ describe.each(ADAPTERS)(
         // BullMQ registered its job scheduler once Redis came, and the debounced flush job wrote the row.
         const queue = new Queue(WRITE_BEHIND_QUEUE, {
           connection: { host: '127.0.0.1', port },
-          prefix: `${app.schema}:bull`,
+          prefix: new CacheKeys(`${app.schema}:`, 'user').queuePrefix,
         });
         try {
           await waitFor(async () => (await queue.getJobSchedulers()).some((job) => job.key === 'flush-tick'), 15_000);

@@ -35,6 +35,7 @@ export class AppProcess {
         REDIS_KEY_PREFIX: `${schema}:`,
         NO_COLOR: '1',
         ...env,
+        ...(env.REDIS_URL === undefined ? {} : { REDIS_CLUSTER_NODES: '' }),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

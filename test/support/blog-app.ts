@@ -3,11 +3,12 @@ import { createApp } from '@app/shell';
 import type { INestApplication } from '@nestjs/common';
 import { request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { Client } from 'pg';
 import request from 'supertest';
 import { BLOG } from '../../apps/blog/src/app.module';
-import { type AdapterName, deleteKeys, uniqueName } from './test-app';
+import { deleteKeys, directRedis } from './redis-client';
+import { type AdapterName, uniqueName } from './test-app';
 
 /** The blog app on a private schema and key prefix, listening on a free port, plus direct clients. */
 export interface BlogTestApp {
@@ -43,12 +44,13 @@ export async function startBlogTestApp(
     BLOG_WARM_ON_START: 'false',
     ADMIN_OPEN: 'true',
     ...options.env,
+    ...(options.env?.REDIS_URL === undefined ? {} : { REDIS_CLUSTER_NODES: '' }),
   });
   const { schema, keyPrefix } = new AppIdentity(BLOG.name, config);
   const app = await createApp(BLOG, config);
   await app.listen(0, '127.0.0.1');
   const address = (app.getHttpServer() as Server).address() as AddressInfo;
-  const redis = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  const redis = directRedis(config.REDIS_URL, config.REDIS_CLUSTER_NODES !== undefined);
   const db = new Client({ connectionString: config.DATABASE_URL, options: `-c search_path=${schema}` });
   await db.connect();
   return {

@@ -3,7 +3,8 @@ import { type AppConfig, AppIdentity, loadAppConfig } from '@app/common';
 import { createApp, type PatternAppDefinition } from '@app/shell';
 import type { INestApplication } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { deleteKeys, directRedis } from './redis-client';
 import { Client } from 'pg';
 import request from 'supertest';
 
@@ -54,6 +55,7 @@ export async function startTestApp(definition: PatternAppDefinition, options: Te
     LOG_LEVEL: 'error',
     ADMIN_OPEN: 'true',
     ...options.env,
+    ...(options.env?.REDIS_URL === undefined ? {} : { REDIS_CLUSTER_NODES: '' }),
   });
   const { schema, keyPrefix } = new AppIdentity(definition.name, config);
   const app = await createApp(definition, config);
@@ -61,7 +63,10 @@ export async function startTestApp(definition: PatternAppDefinition, options: Te
   if (config.HTTP_ADAPTER === 'fastify') {
     await (app.getHttpAdapter().getInstance() as { ready(): Promise<unknown> }).ready();
   }
-  const redis = new Redis(options.direct?.redisUrl ?? config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  const redis = directRedis(
+    options.direct?.redisUrl ?? config.REDIS_URL,
+    options.direct?.redisUrl === undefined && config.REDIS_CLUSTER_NODES !== undefined,
+  );
   const db = new Client({
     connectionString: options.direct?.databaseUrl ?? config.DATABASE_URL,
     options: `-c search_path=${schema}`,
@@ -87,14 +92,7 @@ export async function startTestApp(definition: PatternAppDefinition, options: Te
   };
 }
 
-export async function deleteKeys(redis: Redis, pattern: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.unlink(...keys);
-  } while (cursor !== '0');
-}
+export { deleteKeys } from './redis-client';
 
 let emailSequence = 0;
 

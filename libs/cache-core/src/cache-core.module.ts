@@ -1,7 +1,7 @@
 import { Global, Module } from '@nestjs/common';
-import { AppIdentity } from '@app/common';
+import { AppIdentity, RefreshAheadConfig } from '@app/common';
 import { RecordStore } from './record-store';
-import { CacheKeys } from './redis/cache-keys';
+import { CacheKeys, ONE_SLOT } from './redis/cache-keys';
 import { ChangeLog } from './redis/change-log';
 import { GenerationCache } from './redis/generation-cache';
 import { HotSet } from './redis/hot-set';
@@ -23,8 +23,9 @@ import { CacheStats } from './stats/cache-stats';
     RedisConnections,
     {
       provide: CacheKeys,
-      inject: [AppIdentity, RecordStore],
-      useFactory: (identity: AppIdentity, store: RecordStore) => new CacheKeys(identity.keyPrefix, store.entityName),
+      inject: [AppIdentity, RecordStore, RefreshAheadConfig, { token: ONE_SLOT, optional: true }],
+      useFactory: (identity: AppIdentity, store: RecordStore, refreshAhead: RefreshAheadConfig, oneSlot?: boolean) =>
+        new CacheKeys(identity.keyPrefix, store.entityName, { oneSlot, hotShards: refreshAhead.hotShards }),
     },
     RecordCache,
     RedisLock,

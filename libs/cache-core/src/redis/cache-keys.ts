@@ -2,15 +2,21 @@
  * Every Redis key the apps use, built here and nowhere else. All keys start with the app's prefix (isolation
  * between apps and between tests), so `everything()` finds exactly one app's keys.
  *
- * Hash slots (what a Redis Cluster may keep together; a script may only touch keys of one slot there):
- * - one record: `entry`, `lease` and `tombstone` share the hash tag `{<entity>:<id>}`, so fill-if-leased and
- *   set-if-newer are single-slot.
- * - write-behind's log (`writeBehind.*`) and the refresh-ahead hot set (`hot`, `hotMeta`) have no hash tag:
- *   each key is its own slot. wb-accept and wb-ack also touch record keys, so today they need a single Redis.
- * - the blog's list: each chunk and the list's end is a hash tag (`{list:<size>:<chunk>}`) shared with its
- *   generation; pages are their own slot. read-generations, fill-if-current and invalidate-generations touch
- *   several chunks, so today they need a single Redis.
- * - locks and idempotency records are single keys.
+ * Hash slots. A Lua script, MULTI or multi-key command may only touch keys of one slot on a Redis Cluster, so
+ * keys that are changed together share a hash tag (the part in braces). A group's tag is `{<prefix><group>}`,
+ * unique to the app, after the prefix: `cache-aside:{cache-aside:list:2000}:7`.
+ * - One record (`entry`, `lease`, `tombstone`): tag `{<entity>:<id>}`, one slot per record, spread over the
+ *   cluster (fill-if-leased, set-if-newer, MULTI of delete + tombstone).
+ * - Write-behind: every key of the app (records, the change log, unique-value claims, idempotency records) is
+ *   in one slot, tag `{<prefix>wb}`. Accepting a change checks a unique value (an email) against every other
+ *   record atomically, so the records and the claims cannot be split over slots without giving that up. On a
+ *   cluster this puts write-behind on one master: the cluster gives it failover, not write scale-out.
+ * - Refresh-ahead's hot set: `hotShards` sorted sets, tag `{<prefix>hot:<shard>}` each with its own decay
+ *   origin, ids spread by `id mod hotShards`; reads of the hot set merge them.
+ * - The blog's list: chunks, generations, the list's end and pages share tag `{<prefix>list:<chunk size>}`
+ *   (a page's fill checks several chunks' generations in one script); every full-list read reads every chunk.
+ * - BullMQ: its queues' keys share tag `{<prefix>bull}` (its scripts touch several keys of a queue).
+ * - Locks and idempotency records of the other patterns are single keys.
  */
 export class CacheKeys {
   /** Write-behind's change log: the keys the accept, claim, ack, fail, release and replay scripts share. */
@@ -31,10 +37,16 @@ export class CacheKeys {
     counters: string;
   };
 
+  /** The tag every key of the app shares, when the strategy needs them in one slot (write-behind). */
+  private readonly oneSlot?: string;
+
   constructor(
     readonly prefix: string,
     private readonly entity: string,
+    options: { oneSlot?: boolean; hotShards?: number } = {},
   ) {
+    if (options.oneSlot) this.oneSlot = this.tag('wb');
+    this.hotShards = options.hotShards ?? 1;
     this.writeBehind = {
       pending: this.named('wb:pending'),
       accepted: this.named('wb:accepted'),
@@ -46,8 +58,13 @@ export class CacheKeys {
     };
   }
 
+  /** How many sorted sets refresh-ahead's hot set is split into. */
+  readonly hotShards: number;
+
   entry(id: number): string {
-    return `${this.prefix}{${this.entity}:${id}}`;
+    return this.oneSlot === undefined
+      ? `${this.prefix}{${this.entity}:${id}}`
+      : `${this.prefix}${this.oneSlot}${this.entity}:${id}`;
   }
 
   /** Held by the one reader allowed to fill a missing entry; deleted by every write. */
@@ -60,14 +77,19 @@ export class CacheKeys {
     return `${this.entry(id)}:deleted`;
   }
 
-  /** Refresh-ahead's hot set (sorted set: id -> decayed access count). */
-  get hot(): string {
-    return this.named('hot');
+  /** The hot-set shard that counts `id`. */
+  hotShardOf(id: number): number {
+    return id % this.hotShards;
   }
 
-  /** The hot set's decay origin (hash: t0). */
-  get hotMeta(): string {
-    return this.named('hot:meta');
+  /** One shard of refresh-ahead's hot set (sorted set: id -> decayed access count). */
+  hot(shard: number): string {
+    return `${this.prefix}${this.tag(`hot:${shard}`)}`;
+  }
+
+  /** That shard's decay origin (hash: t0). */
+  hotMeta(shard: number): string {
+    return `${this.hot(shard)}:meta`;
   }
 
   /** A lock one instance holds while it does something only one may do at a time (a refresh sweep). */
@@ -90,9 +112,9 @@ export class CacheKeys {
     return this.named('idempotency:none');
   }
 
-  /** BullMQ's prefix for this app's queues. */
+  /** BullMQ's prefix for this app's queues: a hash tag, as BullMQ requires on a cluster. */
   get queuePrefix(): string {
-    return `${this.prefix}bull`;
+    return `${this.prefix}${this.tag('bull')}`;
   }
 
   /**
@@ -100,7 +122,8 @@ export class CacheKeys {
    * older configuration, another instance) are different keys, never mistaken for these.
    */
   list(chunkSize: number): ListKeys {
-    const part = (name: string): string => this.named(`{list:${chunkSize}:${name}}`);
+    const group = `${this.prefix}${this.tag(`list:${chunkSize}`)}`;
+    const part = (name: string): string => `${group}:${name}`;
     return {
       chunk: (chunk) => part(String(chunk)),
       chunkGeneration: (chunk) => `${part(String(chunk))}:gen`,
@@ -115,11 +138,19 @@ export class CacheKeys {
     return `${this.prefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
   }
 
-  /** A key of this app's that is not about one record. */
+  /** A key of this app's that is not about one record (in the app's one slot, when it has one). */
   private named(name: string): string {
-    return `${this.prefix}${name}`;
+    return `${this.prefix}${this.oneSlot ?? ''}${name}`;
+  }
+
+  /** A hash tag unique to this app. */
+  private tag(group: string): string {
+    return `{${this.prefix}${group}}`;
   }
 }
+
+/** Provided by a strategy module whose keys must all share one hash slot (write-behind). */
+export const ONE_SLOT = Symbol('ONE_SLOT');
 
 /** The keys of the blog's cached list for one chunk size. */
 export interface ListKeys {

@@ -1,4 +1,6 @@
+import { CacheConfig, CacheUnavailableError } from '@app/common';
 import { Injectable } from '@nestjs/common';
+import type { ChainableCommander } from 'ioredis';
 import type { CacheableRecord } from '../cache-strategy';
 import { CacheKeys } from './cache-keys';
 import { RedisConnections } from './redis-connections';
@@ -9,6 +11,11 @@ function decodeRecord<T extends CacheableRecord>(json: string, id: number): T {
   const value = JSON.parse(json) as Partial<T> | null;
   if (value?.id !== id || !Number.isInteger(value.version)) throw new Error('not a record');
   return value as T;
+}
+
+/** A pipeline with the accept script on it. */
+interface ScriptPipeline extends ChainableCommander {
+  wbAccept(...args: (string | number)[]): ScriptPipeline;
 }
 
 export type AcceptResult = 'ok' | 'retry' | 'conflict' | 'gone' | 'duplicate';
@@ -49,6 +56,7 @@ export class ChangeLog {
   constructor(
     connections: RedisConnections,
     private readonly keys: CacheKeys,
+    private readonly config: CacheConfig,
   ) {
     this.redis = connections.writer;
     this.logKeys = keys.writeBehind;
@@ -59,7 +67,7 @@ export class ChangeLog {
    * `uniqueOwner` is who holds the new unique key in Postgres, if known. `answer`: an idempotency record to
    * store with the change (`key`, the serialized answer, its TTL).
    */
-  accept<T extends CacheableRecord>(
+  async accept<T extends CacheableRecord>(
     change: Change<T>,
     expectedVersion: number,
     unique: { next: string | null; previous: string | null; postgresOwner: number | null },
@@ -68,7 +76,7 @@ export class ChangeLog {
     const id = change.kind === 'put' ? change.record.id : change.id;
     const payload = change.kind === 'put' ? change.record : { id, version: change.version, deleted: true };
     const owner = unique.postgresOwner ?? id;
-    return this.redis.wbAccept(
+    const args = [
       this.keys.entry(id),
       this.keys.lease(id),
       this.keys.tombstone(id),
@@ -91,7 +99,20 @@ export class ChangeLog {
       Date.now(),
       answer?.value ?? '',
       answer?.ttlMs ?? 0,
-    ) as Promise<AcceptResult>;
+    ];
+    if (!this.config.cluster || this.config.waitReplicas === 0)
+      return (await this.redis.wbAccept(...args)) as AcceptResult;
+    // The script and WAIT in one pipeline: it goes to the master of the log's slot, and WAIT counts the replicas
+    // of that master that have the change. A failover may promote a replica; only one that has it may lose nothing.
+    const [[acceptError, result], [waitError, replicas]] = (await (this.redis.pipeline() as unknown as ScriptPipeline)
+      .wbAccept(...args)
+      .wait(this.config.waitReplicas, this.config.waitTimeoutMs)
+      .exec()) as [[Error | null, AcceptResult], [Error | null, number]];
+    if (acceptError) throw acceptError;
+    if (result === 'ok' && (waitError || replicas < this.config.waitReplicas)) {
+      throw new CacheUnavailableError('Cache replicas did not confirm the write in time', 'unknown');
+    }
+    return result;
   }
 
   async claim(limit: number, claimTimeoutMs: number): Promise<number[]> {

@@ -206,22 +206,34 @@ export class RecordCache {
     return { value: row ? (JSON.parse(row) as T) : null, deleted: Boolean(tombstone) };
   }
 
-  /** Each entry's remaining TTL in ms (-2 when absent, -1 when it has none, null when unknown), pipelined. */
-  async remainingTtls(ids: number[]): Promise<(number | null)[]> {
-    const pipeline = this.redis.reader.pipeline();
-    for (const id of ids) pipeline.pttl(this.keys.entry(id));
-    return ((await pipeline.exec()) ?? []).map(([error, ttl]) => (error ? null : (ttl as number)));
+  /**
+   * Each entry's remaining TTL in ms (-2 when absent, -1 when it has none, null when unknown). Sent at once, one
+   * command per entry, since the entries may live on different cluster nodes.
+   */
+  remainingTtls(ids: number[]): Promise<(number | null)[]> {
+    return Promise.all(ids.map((id) => this.redis.reader.pttl(this.keys.entry(id)).catch(() => null)));
   }
 
-  /** Deletes every key of this app (SCAN + UNLINK in batches, never KEYS); returns how many. */
+  /**
+   * Deletes every key of this app (SCAN by prefix on every master, never KEYS; UNLINK one key per command, since
+   * a cluster refuses multi-key commands across slots); returns how many.
+   */
   async clear(): Promise<number> {
     let removed = 0;
-    let cursor = '0';
-    do {
-      const [next, keys] = await this.redis.reader.scan(cursor, 'MATCH', this.keys.everything(), 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) removed += await this.redis.reader.unlink(...keys);
-    } while (cursor !== '0');
+    for (const node of this.redis.scanTargets()) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', this.keys.everything(), 'COUNT', 1000);
+        cursor = next;
+        if (keys.length === 0) continue;
+        const pipeline = node.pipeline();
+        for (const key of keys) pipeline.unlink(key);
+        for (const [error, count] of (await pipeline.exec()) ?? []) {
+          if (error) throw error;
+          removed += count as number;
+        }
+      } while (cursor !== '0');
+    }
     this.owed.forgive();
     return removed;
   }
@@ -263,7 +275,8 @@ export class RecordCache {
     }
     for (let start = 0; start < ids.length; start += REPLAY_BATCH) {
       const batch = ids.slice(start, start + REPLAY_BATCH);
-      await this.redis.reader.del(...batch.flatMap((id) => [this.keys.entry(id), this.keys.lease(id)]));
+      // One command per record: an entry and its lease share a slot, different records may not.
+      await Promise.all(batch.map((id) => this.redis.reader.del(this.keys.entry(id), this.keys.lease(id))));
       for (const id of batch) this.owed.settled(id);
       this.stats.countInvalidation();
     }

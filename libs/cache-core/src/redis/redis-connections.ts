@@ -8,9 +8,9 @@ import {
   handleAll,
   isBrokenCircuitError,
 } from 'cockatiel';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { CacheStats } from '../stats/cache-stats';
-import { defineScripts, type ScriptedRedis } from './redis-scripts';
+import { defineScripts, type RedisClient, type ScriptedRedis } from './redis-scripts';
 
 /** How long a connection attempt may take, and how long start waits for Redis. */
 const CONNECT_TIMEOUT_MS = 2_000;
@@ -94,7 +94,7 @@ export class RedisConnections implements OnModuleInit, OnApplicationShutdown {
    * hold the start: requests then go on without it, and the clients connect when it appears.
    */
   async onModuleInit(): Promise<void> {
-    const ready = (client: Redis): Promise<unknown> =>
+    const ready = (client: RedisClient): Promise<unknown> =>
       client.status === 'ready' ? Promise.resolve() : new Promise((resolve) => client.once('ready', resolve));
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
@@ -127,16 +127,35 @@ export class RedisConnections implements OnModuleInit, OnApplicationShutdown {
     return breaker;
   }
 
+  /** The masters of a cluster, or the one Redis: where a SCAN must run to see every key. */
+  scanTargets(): Redis[] {
+    return this.reader instanceof Cluster ? this.reader.nodes('master') : [this.reader];
+  }
+
+  /**
+   * Fail-fast settings on either kind of client. On a cluster, a command that meets a failover (MOVED, TRYAGAIN,
+   * CLUSTERDOWN) is retried within its timeout, and the slot map is refreshed in the background.
+   */
   private connect(connectionName: string, commandTimeout: number): ScriptedRedis {
-    const client = new Redis(this.config.redisUrl, {
+    const node = {
       commandTimeout,
-      enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       autoResendUnfulfilledCommands: false,
       connectTimeout: CONNECT_TIMEOUT_MS,
-      retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2_000),
       connectionName,
-    });
+    };
+    const retry = (attempt: number): number => Math.min(50 * 2 ** attempt, 2_000);
+    const client: RedisClient = this.config.cluster
+      ? new Cluster(this.config.clusterNodes, {
+          enableOfflineQueue: false,
+          clusterRetryStrategy: retry,
+          slotsRefreshTimeout: CONNECT_TIMEOUT_MS,
+          retryDelayOnFailover: 100,
+          retryDelayOnClusterDown: 100,
+          retryDelayOnTryAgain: 100,
+          redisOptions: node,
+        })
+      : new Redis(this.config.redisUrl, { ...node, enableOfflineQueue: false, retryStrategy: retry });
     client.on('error', (error: Error) => this.reportOutage(error));
     return defineScripts(client);
   }

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 
 type Arg = string | number | Buffer;
 
@@ -32,8 +32,11 @@ export interface ScriptCommands {
   invalidateGenerations(numberOfKeys: number, ...keysThenToken: Arg[]): Promise<number>;
 }
 
+/** A single Redis or a Redis Cluster client. */
+export type RedisClient = Redis | Cluster;
+
 /** A client with every script defined on it. */
-export type ScriptedRedis = Redis & ScriptCommands;
+export type ScriptedRedis = RedisClient & ScriptCommands;
 
 interface Script {
   command: string;
@@ -73,7 +76,7 @@ function scripts(): Script[] {
 }
 
 /** Defines every script on `client` (ioredis sends EVALSHA, and the script itself once per connection). */
-export function defineScripts(client: Redis): ScriptedRedis {
+export function defineScripts(client: RedisClient): ScriptedRedis {
   for (const { command, numberOfKeys, lua } of scripts()) client.defineCommand(command, { numberOfKeys, lua });
   return client as ScriptedRedis;
 }

@@ -62,11 +62,35 @@ export class AppConfig {
   @Matches(/^rediss?:\/\/.+/, { message: 'REDIS_URL must be a redis:// URL' })
   REDIS_URL: string = 'redis://localhost:6379';
 
-  /** Every cache key of this app starts with it; defaults to `<pattern>:`. */
+  /** Every cache key of this app starts with it; defaults to `<pattern>:`. No braces: keys put it in hash tags. */
   @IsOptional()
   @IsString()
   @MinLength(1)
+  @Matches(/^[^{}]+$/, { message: 'REDIS_KEY_PREFIX must not contain { or }' })
   REDIS_KEY_PREFIX?: string;
+
+  /**
+   * A Redis Cluster to use instead of REDIS_URL: some of its nodes as `host:port,host:port,...` (the client finds
+   * the rest). Every connection (cache, BullMQ, the blog's list) then uses a cluster client.
+   */
+  @IsOptional()
+  @Matches(/^[^\s,:]+:\d{1,5}(,[^\s,:]+:\d{1,5})*$/, { message: 'REDIS_CLUSTER_NODES must be host:port,host:port,...' })
+  REDIS_CLUSTER_NODES?: string;
+
+  /**
+   * Write-behind on a Redis Cluster: an accepted write is acknowledged only once this many replicas have it
+   * (`WAIT`), so a master failover cannot lose it. 0 turns the wait off; ignored on a single Redis.
+   */
+  @IsInt()
+  @Min(0)
+  @Max(10)
+  REDIS_WAIT_REPLICAS: number = 1;
+
+  /** How long an accepted write waits for its replicas before the client gets 503 (outcome unknown), in ms. */
+  @IsInt()
+  @Min(10)
+  @Max(60000)
+  REDIS_WAIT_TIMEOUT_MS: number = 1000;
 
   /** How long a cache command may take before the request goes on without Redis. */
   @IsInt()
@@ -143,6 +167,12 @@ export class AppConfig {
   @IsNumber()
   @Min(0)
   HOT_MIN_SCORE: number = 2;
+
+  /** Refresh-ahead: sorted sets the hot set is split over (by id), so on a Redis Cluster it spans this many slots. */
+  @IsInt()
+  @Min(1)
+  @Max(64)
+  HOT_SET_SHARDS: number = 1;
 
   /** Refresh-ahead: XFetch beta for early refresh on reads; 0 turns it off. */
   @IsNumber()

@@ -63,6 +63,11 @@ export class DatabaseConfig {
 /** The Redis connections and the record cache's TTLs. */
 export class CacheConfig {
   readonly redisUrl: string;
+  /** Seed nodes of a Redis Cluster; empty for a single Redis at `redisUrl`. */
+  readonly clusterNodes: { host: string; port: number }[];
+  /** Cluster only: replicas that must have an accepted write-behind change before it is acknowledged. */
+  readonly waitReplicas: number;
+  readonly waitTimeoutMs: number;
   /** A cache read slower than this fails, and the request goes on without Redis. */
   readonly commandTimeoutMs: number;
   /** The same for commands on the write path, whose timeout leaves a write's outcome unknown. */
@@ -77,8 +82,21 @@ export class CacheConfig {
   /** How long a reader may take between a miss and its fill; a slower fill is dropped. */
   readonly leaseTtlMs = 10_000;
 
+  get cluster(): boolean {
+    return this.clusterNodes.length > 0;
+  }
+
   constructor(env: AppConfig) {
     this.redisUrl = env.REDIS_URL;
+    this.clusterNodes = (env.REDIS_CLUSTER_NODES ?? '')
+      .split(',')
+      .filter((node) => node !== '')
+      .map((node) => {
+        const [host, port] = node.split(':');
+        return { host: host!, port: Number(port) };
+      });
+    this.waitReplicas = env.REDIS_WAIT_REPLICAS;
+    this.waitTimeoutMs = env.REDIS_WAIT_TIMEOUT_MS;
     this.commandTimeoutMs = env.REDIS_COMMAND_TIMEOUT_MS;
     this.writeTimeoutMs = env.REDIS_WRITE_TIMEOUT_MS;
     this.breakerFailures = env.REDIS_BREAKER_FAILURES;
@@ -132,6 +150,8 @@ export class RefreshAheadConfig {
   readonly hotMinScore: number;
   /** XFetch's beta: larger refreshes earlier; 0 turns early refresh on reads off. */
   readonly xfetchBeta: number;
+  /** Sorted sets the hot set is split over, each keeping `ceil(hotKeysMax / hotShards)` ids. */
+  readonly hotShards: number;
 
   constructor(env: AppConfig) {
     this.sweepIntervalMs = env.REFRESH_INTERVAL_MS;
@@ -141,6 +161,7 @@ export class RefreshAheadConfig {
     this.hotHalfLifeSeconds = env.HOT_HALF_LIFE_SECONDS;
     this.hotMinScore = env.HOT_MIN_SCORE;
     this.xfetchBeta = env.XFETCH_BETA;
+    this.hotShards = env.HOT_SET_SHARDS;
   }
 }
 

@@ -45,7 +45,7 @@ export class HotKeys implements OnApplicationShutdown {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
     if (this.buffered.size === 0) return;
-    const counts = [...this.buffered].flat();
+    const counts = new Map(this.buffered);
     this.buffered.clear();
     if (!this.cache.available) return;
     try {
@@ -62,15 +62,13 @@ export class HotKeys implements OnApplicationShutdown {
   /** The hot set, hottest first, with scores decayed to now; only ids at or above the hot threshold. */
   async hottest(limit = this.options.hotKeysMax): Promise<HotKey[]> {
     await this.flush();
-    const { entries, t0 } = await this.hotSet.top(limit);
-    const decay = Math.exp(-this.lambda * (Date.now() / 1000 - (t0 ?? Date.now() / 1000)));
-    const hot: HotKey[] = [];
-    for (const entry of entries) {
-      const score = entry.score * decay;
-      if (score < this.options.hotMinScore) break;
-      hot.push({ id: entry.id, score: Math.round(score * 1000) / 1000 });
-    }
-    return hot;
+    const now = Date.now() / 1000;
+    return (await this.hotSet.top(limit))
+      .map((entry) => ({ id: entry.id, score: entry.score * Math.exp(-this.lambda * (now - entry.t0)) }))
+      .filter((entry) => entry.score >= this.options.hotMinScore)
+      .sort((a, b) => b.score - a.score)
+      .slice(0, limit)
+      .map((entry) => ({ id: entry.id, score: Math.round(entry.score * 1000) / 1000 }));
   }
 
   async size(): Promise<number> {
