@@ -15,6 +15,8 @@ export interface TestAppOptions {
   adapter?: AdapterName;
   /** Environment on top of the process's own (e.g. REDIS_URL of a private redis-server). */
   env?: Record<string, string>;
+  /** False for another instance of an app already started: its close leaves the shared schema and keys alone. */
+  cleanUp?: boolean;
   /** Where the assertion clients connect when the app's URLs go through a proxy the test cuts. */
   direct?: { databaseUrl?: string; redisUrl?: string };
 }
@@ -84,9 +86,9 @@ export async function startTestApp(definition: PatternAppDefinition, options: Te
     stats: async () => (await http().get('/stats').expect(200)).body,
     close: async () => {
       await app.close();
-      await db.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      if (options.cleanUp !== false) await db.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
       await db.end();
-      await deleteKeys(redis, `${keyPrefix}*`).catch(() => undefined);
+      if (options.cleanUp !== false) await deleteKeys(redis, `${keyPrefix}*`).catch(() => undefined);
       redis.disconnect();
     },
   };

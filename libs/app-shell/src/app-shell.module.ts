@@ -5,6 +5,7 @@ import { TerminusModule } from '@nestjs/terminus';
 import { CacheAdminController } from './http/cache-admin.controller';
 import { HealthController } from './http/health.controller';
 import { StatsController } from './http/stats.controller';
+import { InstanceStats } from './stats/instance-stats';
 
 export interface AppShellOptions {
   /** The domain's entities and migrations, in the app's own schema. */
@@ -31,7 +32,7 @@ export class AppShellModule {
         ...(options.stats === false ? [] : [StatsController]),
         ...(options.cacheClear === false ? [] : [CacheAdminController]),
       ],
-      providers: [AdminTokenGuard],
+      providers: [AdminTokenGuard, ...(options.stats === false ? [] : [InstanceStats])],
     };
   }
 }

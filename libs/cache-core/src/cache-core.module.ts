@@ -9,6 +9,7 @@ import { IdempotencyRecords } from './redis/idempotency-records';
 import { RecordCache } from './redis/record-cache';
 import { RedisConnections } from './redis/redis-connections';
 import { RedisLock } from './redis/redis-lock';
+import { StatsBoard } from './redis/stats-board';
 import { CacheStats } from './stats/cache-stats';
 
 /**
@@ -33,7 +34,18 @@ import { CacheStats } from './stats/cache-stats';
     IdempotencyRecords,
     HotSet,
     GenerationCache,
+    StatsBoard,
   ],
-  exports: [CacheStats, CacheKeys, RecordCache, RedisLock, ChangeLog, IdempotencyRecords, HotSet, GenerationCache],
+  exports: [
+    CacheStats,
+    CacheKeys,
+    RecordCache,
+    RedisLock,
+    ChangeLog,
+    IdempotencyRecords,
+    HotSet,
+    GenerationCache,
+    StatsBoard,
+  ],
 })
 export class CacheCoreModule {}

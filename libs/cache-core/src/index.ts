@@ -8,6 +8,7 @@ export * from './redis/record-cache';
 export * from './redis/change-log';
 export * from './redis/generation-cache';
 export * from './redis/owed-invalidations';
+export * from './redis/stats-board';
 export * from './strategies/cache-aside.module';
 export * from './strategies/read-through.module';
 export { RECORD_LOADER, type RecordLoader } from './strategies/read-through.strategy';

@@ -40,4 +40,14 @@ describe('SingleFlight', () => {
     expect(await old).toBe('old');
     expect(await fresh).toBe('new');
   });
+
+  it('tells a caller whether it joined a call in flight', async () => {
+    const flight = new SingleFlight<number>();
+    let release!: (value: number) => void;
+    const first = flight.join('k', () => new Promise<number>((resolve) => (release = resolve)));
+    const second = flight.join('k', () => Promise.resolve(2));
+    release(1);
+    expect(await first).toEqual({ value: 1, joined: false });
+    expect(await second).toEqual({ value: 1, joined: true });
+  });
 });

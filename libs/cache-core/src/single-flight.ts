@@ -16,6 +16,12 @@ export class SingleFlight<T> {
     return started;
   }
 
+  /** Like {@link run}, and says whether this caller joined a call already in flight. */
+  async join(key: string, work: () => Promise<T>): Promise<{ value: T; joined: boolean }> {
+    const joined = this.inFlight.has(key);
+    return { value: await this.run(key, work), joined };
+  }
+
   forget(key: string): void {
     this.inFlight.delete(key);
   }

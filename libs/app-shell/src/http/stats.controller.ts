@@ -1,18 +1,22 @@
-import { CacheStats, CacheStrategy } from '@app/cache-core';
-import { Controller, Get } from '@nestjs/common';
-import { ApiTags } from '@nestjs/swagger';
+import { InvalidInputError } from '@app/common';
+import { Controller, Get, Query } from '@nestjs/common';
+import { ApiQuery, ApiTags } from '@nestjs/swagger';
+import { InstanceStats } from '../stats/instance-stats';
 
 @ApiTags('stats')
 @Controller('stats')
 export class StatsController {
-  constructor(
-    private readonly strategy: CacheStrategy,
-    private readonly stats: CacheStats,
-  ) {}
+  constructor(private readonly stats: InstanceStats) {}
 
-  /** Counters of this process since it started, and latency percentiles over the last 10,000 reads and writes. */
+  /**
+   * Counters of this process since it started, and latency percentiles over the last 10,000 reads and writes.
+   * With `?scope=cluster`: the counters summed over every live instance of the app, and each one's own.
+   */
   @Get()
-  async get(): Promise<Record<string, unknown>> {
-    return { pattern: this.strategy.pattern, ...this.stats.snapshot(), ...(await this.strategy.statsExtras()) };
+  @ApiQuery({ name: 'scope', required: false, enum: ['instance', 'cluster'] })
+  get(@Query('scope') scope: unknown): Promise<Record<string, unknown>> {
+    if (scope === undefined || scope === 'instance') return this.stats.local();
+    if (scope === 'cluster') return this.stats.cluster();
+    throw new InvalidInputError('scope must be instance or cluster');
   }
 }

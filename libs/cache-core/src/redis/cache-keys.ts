@@ -16,6 +16,7 @@
  * - The blog's list: chunks, generations, the list's end and pages share tag `{<prefix>list:<chunk size>}`
  *   (a page's fill checks several chunks' generations in one script); every full-list read reads every chunk.
  * - BullMQ: its queues' keys share tag `{<prefix>bull}` (its scripts touch several keys of a queue).
+ * - Each instance's published counters and their index share tag `{<prefix>stats}` (one MGET reads them all).
  * - Locks and idempotency records of the other patterns are single keys.
  */
 export class CacheKeys {
@@ -131,6 +132,15 @@ export class CacheKeys {
       endGeneration: `${part('end')}:gen`,
       page: (after, limit) => part(`page:${after}:${limit}`),
     };
+  }
+
+  /** Every live instance's published counters: the index (sorted set: instance -> published at) and entries. */
+  get statsIndex(): string {
+    return `${this.prefix}${this.tag('stats')}:instances`;
+  }
+
+  statsOf(instance: string): string {
+    return `${this.prefix}${this.tag('stats')}:${instance}`;
   }
 
   /** SCAN pattern matching every key of this app and nothing else. */

@@ -9,10 +9,11 @@ import { RedisConnections } from './redis-connections';
 
 /**
  * Result of looking a record up in Redis. A hit's `value` is null when the record is cached as absent; with
- * `withTtl`, a hit also says how many ms the entry has left.
+ * `withTtl`, a hit also says how many ms the entry has left. A miss holds the lease to fill the entry, or
+ * `lease: null` when another reader held it for longer than this one would wait: load, but do not fill.
  */
 export type CacheLookup<T> =
-  { kind: 'hit'; value: T | null; ttlMs?: number } | { kind: 'miss'; lease: string } | { kind: 'unavailable' };
+  { kind: 'hit'; value: T | null; ttlMs?: number } | { kind: 'miss'; lease: string | null } | { kind: 'unavailable' };
 
 const UNAVAILABLE = { kind: 'unavailable' } as const;
 
@@ -21,6 +22,11 @@ const MAX_OWED_INVALIDATIONS = 100_000;
 
 /** Invalidations are replayed this many records per command. */
 const REPLAY_BATCH = 500;
+
+/** A lease someone else holds. */
+const HELD = Symbol('held');
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * One app's records in Redis: entries, the leases that guard fills, tombstones of deleted records. A failed call
@@ -93,18 +99,21 @@ export class RecordCache {
         raw = await this.redis.read((redis) => redis.get(key));
       }
       if (raw !== null) return { kind: 'hit', value: JSON.parse(raw) as T | null, ...(withTtl ? { ttlMs } : {}) };
-      const lease = await this.acquireLease(id);
-      return lease === null ? UNAVAILABLE : { kind: 'miss', lease };
+      const lease = await this.tryLease(id);
+      return lease === HELD ? await this.awaitFill<T>(id) : { kind: 'miss', lease };
     } catch (error) {
       this.failed(error);
       return UNAVAILABLE;
     }
   }
 
-  /** Takes the lease to (re)fill `id`: any write before the fill voids it. Null when Redis is away. */
+  /**
+   * Takes the lease to refill `id` even if a reader holds it (a refresh ahead of expiry): any write before the
+   * fill voids it, and the reader's own fill then fails harmlessly. Null when Redis is away.
+   */
   async acquireLease(id: number): Promise<string | null> {
     if (!this.available) return null;
-    const lease = `${this.tokenPrefix}:${(this.tokenSequence += 1)}`;
+    const lease = this.newToken();
     try {
       await this.redis.read((redis) => redis.set(this.keys.lease(id), lease, 'PX', this.config.leaseTtlMs));
       return lease;
@@ -114,19 +123,45 @@ export class RecordCache {
     }
   }
 
-  /** Stores a loaded record (or null for "absent") if `lease` is still the entry's lease. */
+  /**
+   * Stores a loaded record (or null for "absent") if `lease` is still the entry's lease. False when it was not
+   * stored: the lease was voided by a write (so the value may be older than that write) or held by another
+   * reader, or Redis failed.
+   */
   async fill<T extends CacheableRecord>(
     id: number,
     value: T | null,
-    lease: string,
+    lease: string | null,
     ttlMs = this.ttlMs(),
   ): Promise<boolean> {
+    if (lease === null) return false;
     try {
       const stored = await this.redis.read((redis) =>
         redis.fillIfLeased(this.keys.entry(id), this.keys.lease(id), lease, JSON.stringify(value), ttlMs),
       );
       if (stored === 1) this.stats.countCacheWrite();
       return stored === 1;
+    } catch (error) {
+      this.failed(error);
+      return false;
+    }
+  }
+
+  /**
+   * Ends a miss: fills `value` under `lease`, or (no `value`: nothing to cache, or the load failed) lets the
+   * lease go so the next reader need not wait for it. True when what was loaded is known to be current: it was
+   * stored, or the lease was still this reader's when let go, so no write came in between.
+   */
+  async settle<T extends CacheableRecord>(
+    id: number,
+    lease: string | null,
+    value?: T | null,
+    ttlMs?: number,
+  ): Promise<boolean> {
+    if (lease === null) return false;
+    if (value !== undefined) return this.fill(id, value, lease, ttlMs);
+    try {
+      return (await this.redis.reader.releaseLock(this.keys.lease(id), lease)) === 1;
     } catch (error) {
       this.failed(error);
       return false;
@@ -245,6 +280,39 @@ export class RecordCache {
   /** Counts a failed cache command; the caller degrades to Postgres. */
   failed(error: unknown): void {
     this.redis.failed(error);
+  }
+
+  /**
+   * The memcache lease rule across instances: only the first reader of a missing entry gets the lease (SET NX);
+   * the others wait for its fill, so a cold key read through many instances reaches Postgres about once.
+   */
+  private async tryLease(id: number): Promise<string | typeof HELD> {
+    const lease = this.newToken();
+    const taken = await this.redis.read((redis) =>
+      redis.set(this.keys.lease(id), lease, 'PX', this.config.leaseTtlMs, 'NX'),
+    );
+    return taken === null ? HELD : lease;
+  }
+
+  /**
+   * Polls for another reader's fill (after 5, 10, 20, then every 50 ms, up to `CACHE_LEASE_WAIT_MS`): bounded, so a lease holder
+   * that died (its lease lives 10 s) cannot stall reads. Takes the lease itself once it is gone (its holder gave
+   * up, or a write voided it); past the wait, a miss without lease.
+   */
+  private async awaitFill<T extends CacheableRecord>(id: number): Promise<CacheLookup<T>> {
+    const deadline = Date.now() + this.config.leaseWaitMs;
+    for (let delay = 5; Date.now() + delay <= deadline; delay = Math.min(2 * delay, 50)) {
+      await sleep(delay);
+      const raw = await this.redis.read((redis) => redis.get(this.keys.entry(id)));
+      if (raw !== null) return { kind: 'hit', value: JSON.parse(raw) as T | null };
+      const lease = await this.tryLease(id);
+      if (lease !== HELD) return { kind: 'miss', lease };
+    }
+    return { kind: 'miss', lease: null };
+  }
+
+  private newToken(): string {
+    return `${this.tokenPrefix}:${(this.tokenSequence += 1)}`;
   }
 
   /** False when Redis is down, or when an invalidation of this record (or of everything) is still owed. */

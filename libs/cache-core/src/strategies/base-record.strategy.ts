@@ -1,9 +1,16 @@
 import type { IdempotencyClaim, StoredOutcome, WriteOptions } from '@app/common';
 import { type CacheableRecord, type CacheRead, CacheStrategy } from '../cache-strategy';
 import type { RecordStore } from '../record-store';
-import type { RecordCache } from '../redis/record-cache';
+import type { CacheLookup, RecordCache } from '../redis/record-cache';
 import { SingleFlight } from '../single-flight';
 import type { CacheStats } from '../stats/cache-stats';
+
+/**
+ * A read as a strategy's `read` returns it. `settled: false` marks a load from Postgres that may be older than a
+ * write made meanwhile through another instance (the fill lost its lease, or never had it); callers that joined
+ * that load late read again rather than take it.
+ */
+export type StrategyRead<T> = CacheRead<T> & { settled?: boolean };
 
 /**
  * What the record strategies share, with cache-aside's behaviour as the default: reads look in Redis, load
@@ -12,7 +19,7 @@ import type { CacheStats } from '../stats/cache-stats';
  * after the write is acknowledged never joins a load that may have read the old row.
  */
 export abstract class BaseRecordStrategy<T extends CacheableRecord, C, U> extends CacheStrategy<T, C, U> {
-  private readonly reads = new SingleFlight<CacheRead<T>>();
+  private readonly reads = new SingleFlight<StrategyRead<T>>();
 
   constructor(
     protected readonly cache: RecordCache,
@@ -23,9 +30,10 @@ export abstract class BaseRecordStrategy<T extends CacheableRecord, C, U> extend
   }
 
   async get(id: number): Promise<CacheRead<T>> {
-    const read = await this.reads.run(String(id), () => this.read(id));
+    const { value: shared, joined } = await this.reads.join(String(id), () => this.read(id));
+    const read = joined && shared.settled === false ? await this.read(id) : shared;
     this.stats.countRead(read.outcome);
-    return read;
+    return { value: read.value, outcome: read.outcome };
   }
 
   async create(input: C, options?: WriteOptions<T>): Promise<T> {
@@ -56,13 +64,23 @@ export abstract class BaseRecordStrategy<T extends CacheableRecord, C, U> extend
   }
 
   /** One read of `id`; runs at most once at a time per key. */
-  protected async read(id: number): Promise<CacheRead<T>> {
+  protected async read(id: number): Promise<StrategyRead<T>> {
     const cached = await this.cache.lookup<T>(id);
     if (cached.kind === 'hit') return { value: cached.value, outcome: 'HIT' };
-    const row = await this.store.findById(id);
+    const row = await this.loadOnMiss(id, cached, () => this.store.findById(id));
     this.stats.countDbRead();
-    if (cached.kind === 'miss' && row !== null) await this.cache.fill(id, row, cached.lease);
-    return { value: row, outcome: cached.kind === 'miss' ? 'MISS' : 'BYPASS' };
+    if (cached.kind !== 'miss') return { value: row, outcome: 'BYPASS' };
+    return { value: row, outcome: 'MISS', settled: await this.cache.settle(id, cached.lease, row ?? undefined) };
+  }
+
+  /** Loads after a miss; if the load fails, the miss's lease is let go for the next reader. */
+  protected async loadOnMiss(id: number, cached: CacheLookup<T>, load: () => Promise<T | null>): Promise<T | null> {
+    try {
+      return await load();
+    } catch (error) {
+      if (cached.kind === 'miss') void this.cache.settle(id, cached.lease);
+      throw error;
+    }
   }
 
   /** Call once a write of `id` is in Postgres and the cache has been told. */

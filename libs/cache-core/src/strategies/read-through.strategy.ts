@@ -1,9 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { CacheableRecord, CacheRead } from '../cache-strategy';
+import type { CacheableRecord } from '../cache-strategy';
 import { RecordStore } from '../record-store';
 import { RecordCache } from '../redis/record-cache';
 import { CacheStats } from '../stats/cache-stats';
-import { BaseRecordStrategy } from './base-record.strategy';
+import { BaseRecordStrategy, type StrategyRead } from './base-record.strategy';
 
 /** Loads one record by id from the system of record; null when it does not exist. */
 export type RecordLoader<T> = (id: number) => Promise<T | null>;
@@ -46,19 +46,18 @@ export class ReadThroughStrategy<T extends CacheableRecord, C, U> extends BaseRe
     };
   }
 
-  protected override async read(id: number): Promise<CacheRead<T>> {
+  protected override async read(id: number): Promise<StrategyRead<T>> {
     const cached = await this.cache.lookup<T>(id);
     if (cached.kind === 'hit') {
       if (cached.value === null) this.negativeHits += 1;
       return { value: cached.value, outcome: 'HIT' };
     }
-    const value = await this.loader(id);
+    const value = await this.loadOnMiss(id, cached, () => this.loader(id));
     this.stats.countDbRead();
     if (value === null) this.absentLoads += 1;
     else this.loads += 1;
-    if (cached.kind === 'miss') {
-      await this.cache.fill(id, value, cached.lease, value === null ? this.cache.negativeTtlMs() : this.cache.ttlMs());
-    }
-    return { value, outcome: cached.kind === 'miss' ? 'MISS' : 'BYPASS' };
+    if (cached.kind !== 'miss') return { value, outcome: 'BYPASS' };
+    const ttlMs = value === null ? this.cache.negativeTtlMs() : this.cache.ttlMs();
+    return { value, outcome: 'MISS', settled: await this.cache.settle(id, cached.lease, value, ttlMs) };
   }
 }

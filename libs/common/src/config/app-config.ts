@@ -129,6 +129,15 @@ export class AppConfig {
   @Max(0.9)
   CACHE_TTL_JITTER: number = 0.1;
 
+  /**
+   * How long a reader that misses while another reader (any instance) holds the entry's lease waits for that
+   * reader's fill before loading the row itself, in ms.
+   */
+  @IsInt()
+  @Min(0)
+  @Max(10000)
+  CACHE_LEASE_WAIT_MS: number = 200;
+
   /** How long an id that does not exist is remembered as absent (read-through). */
   @IsInt()
   @Min(1)

@@ -81,6 +81,8 @@ export class CacheConfig {
   readonly negativeTtlSeconds: number;
   /** How long a reader may take between a miss and its fill; a slower fill is dropped. */
   readonly leaseTtlMs = 10_000;
+  /** How long a reader waits for another reader's fill before it loads the row itself (without filling). */
+  readonly leaseWaitMs: number;
 
   get cluster(): boolean {
     return this.clusterNodes.length > 0;
@@ -103,6 +105,7 @@ export class CacheConfig {
     this.ttlSeconds = env.CACHE_TTL_SECONDS;
     this.ttlJitter = env.CACHE_TTL_JITTER;
     this.negativeTtlSeconds = env.NEGATIVE_TTL_SECONDS;
+    this.leaseWaitMs = env.CACHE_LEASE_WAIT_MS;
   }
 }
 

@@ -1,6 +1,7 @@
 import { RefreshAheadConfig } from '@app/common';
 import { Injectable, Logger } from '@nestjs/common';
 import type { CacheableRecord, CacheRead, PatternName } from '../../cache-strategy';
+import type { StrategyRead } from '../base-record.strategy';
 import { RecordStore } from '../../record-store';
 import { CacheKeys } from '../../redis/cache-keys';
 import { RecordCache } from '../../redis/record-cache';
@@ -115,7 +116,7 @@ export class RefreshAheadStrategy<T extends CacheableRecord, C, U> extends Write
     };
   }
 
-  protected override async read(id: number): Promise<CacheRead<T>> {
+  protected override async read(id: number): Promise<StrategyRead<T>> {
     const cached = await this.cache.lookup<T>(id, { withTtl: true });
     if (cached.kind === 'hit') {
       if (cached.value !== null && shouldRefreshEarly(cached.ttlMs ?? -1, this.loadTimeMs, this.options.xfetchBeta)) {
@@ -124,9 +125,9 @@ export class RefreshAheadStrategy<T extends CacheableRecord, C, U> extends Write
       }
       return { value: cached.value, outcome: 'HIT' };
     }
-    const row = await this.load(id);
-    if (cached.kind === 'miss' && row !== null) await this.cache.fill(id, row, cached.lease);
-    return { value: row, outcome: cached.kind === 'miss' ? 'MISS' : 'BYPASS' };
+    const row = await this.loadOnMiss(id, cached, () => this.load(id));
+    if (cached.kind !== 'miss') return { value: row, outcome: 'BYPASS' };
+    return { value: row, outcome: 'MISS', settled: await this.cache.settle(id, cached.lease, row ?? undefined) };
   }
 
   private async sweepHotKeys(): Promise<SweepResult> {

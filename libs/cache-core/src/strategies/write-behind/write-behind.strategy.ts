@@ -13,13 +13,13 @@ import {
   type WriteOptions,
 } from '@app/common';
 import { type BeforeApplicationShutdown, Injectable } from '@nestjs/common';
-import type { CacheableRecord, CacheRead } from '../../cache-strategy';
+import type { CacheableRecord } from '../../cache-strategy';
 import { type Change, ChangeLog, type ChangeLogStats } from '../../redis/change-log';
 import { IdempotencyRecords } from '../../redis/idempotency-records';
 import { RecordCache } from '../../redis/record-cache';
 import { cacheWriteFailure } from '../../redis/redis-connections';
 import { CacheStats } from '../../stats/cache-stats';
-import { BaseRecordStrategy } from '../base-record.strategy';
+import { BaseRecordStrategy, type StrategyRead } from '../base-record.strategy';
 import { FlushTrigger } from './flush-trigger';
 import { IdBlock } from './id-block';
 import { WriteBehindStore } from './write-behind-store';
@@ -128,16 +128,22 @@ export class WriteBehindStrategy<T extends CacheableRecord, C, U>
     }
   }
 
-  protected override async read(id: number): Promise<CacheRead<T>> {
+  protected override async read(id: number): Promise<StrategyRead<T>> {
     const cached = await this.cache.lookup<T>(id);
     if (cached.kind === 'unavailable')
       throw new CacheUnavailableError('Cache unavailable: unflushed changes cannot be read');
     if (cached.kind === 'hit') return { value: cached.value, outcome: 'HIT' };
-    if (await this.cache.isDeleted(id)) return { value: null, outcome: 'HIT' };
-    const row = await this.store.findById(id);
+    const deleted = await this.cache.isDeleted(id).catch(async (error: unknown) => {
+      await this.cache.settle(id, cached.lease);
+      throw error;
+    });
+    if (deleted) {
+      await this.cache.settle(id, cached.lease);
+      return { value: null, outcome: 'HIT' };
+    }
+    const row = await this.loadOnMiss(id, cached, () => this.store.findById(id));
     this.stats.countDbRead();
-    if (row !== null) await this.cache.fill(id, row, cached.lease);
-    return { value: row, outcome: 'MISS' };
+    return { value: row, outcome: 'MISS', settled: await this.cache.settle(id, cached.lease, row ?? undefined) };
   }
 
   /**
