@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm run cluster:up` / `npm run cluster:down`: a local Redis Cluster of 3 masters and 3 replicas on
 // 127.0.0.1:7000-7005 (CLUSTER_PORT_BASE moves it), from the local `redis-server` binary, with its data under
-// .local/cluster/. `up` is idempotent: nodes already running are kept, the cluster is created only once, and it
+// .local/cluster-<base>/. `up` is idempotent: nodes already running are kept, the cluster is created only once, and it
 // returns when `cluster_state:ok` and every slot is served. No Docker needed.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
@@ -10,7 +10,7 @@ import { root } from './lib/server-process.mjs';
 
 const BASE = Number(process.env.CLUSTER_PORT_BASE ?? 7000);
 const PORTS = Array.from({ length: 6 }, (_, index) => BASE + index);
-const dir = join(root, '.local', 'cluster');
+const dir = join(root, '.local', `cluster-${BASE}`);
 const log = (message) => process.stdout.write(`[cluster] ${message}\n`);
 const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
 

@@ -52,6 +52,8 @@ export interface ChangeLogStats {
 export class ChangeLog {
   private readonly redis: ScriptedRedis;
   private readonly logKeys: CacheKeys['writeBehind'];
+  /** Replicas the log's master had at the last accepted write (cluster only). */
+  private knownReplicas = Number.POSITIVE_INFINITY;
 
   constructor(
     connections: RedisConnections,
@@ -100,16 +102,23 @@ export class ChangeLog {
       answer?.value ?? '',
       answer?.ttlMs ?? 0,
     ];
-    if (!this.config.cluster || this.config.waitReplicas === 0)
-      return (await this.redis.wbAccept(...args)) as AcceptResult;
-    // The script and WAIT in one pipeline: it goes to the master of the log's slot, and WAIT counts the replicas
-    // of that master that have the change. A failover may promote a replica; only one that has it may lose nothing.
-    const [[acceptError, result], [waitError, replicas]] = (await (this.redis.pipeline() as unknown as ScriptPipeline)
+    if (!this.config.cluster || this.config.waitReplicas === 0) return (await this.redis.wbAccept(...args)) as AcceptResult;
+    // The script, WAIT and ROLE in one pipeline: it goes to the master of the log's slot. WAIT counts the
+    // replicas of that master that have the change, so a failover that promotes one of them loses nothing.
+    // It waits for as many as the master had at the last write (ROLE), at most REDIS_WAIT_REPLICAS: right
+    // after a failover the new master has none until the old one rejoins, and writes go on meanwhile,
+    // durable on the new master alone (see the README).
+    const wanted = Math.min(this.config.waitReplicas, this.knownReplicas);
+    const [[acceptError, result], [waitError, replicas], [, role]] = (await (
+      this.redis.pipeline() as unknown as ScriptPipeline
+    )
       .wbAccept(...args)
-      .wait(this.config.waitReplicas, this.config.waitTimeoutMs)
-      .exec()) as [[Error | null, AcceptResult], [Error | null, number]];
+      .wait(wanted, this.config.waitTimeoutMs)
+      .role()
+      .exec()) as [[Error | null, AcceptResult], [Error | null, number], [Error | null, unknown[] | undefined]];
+    if (Array.isArray(role) && role[0] === 'master' && Array.isArray(role[2])) this.knownReplicas = role[2].length;
     if (acceptError) throw acceptError;
-    if (result === 'ok' && (waitError || replicas < this.config.waitReplicas)) {
+    if (result === 'ok' && (waitError || replicas < wanted)) {
       throw new CacheUnavailableError('Cache replicas did not confirm the write in time', 'unknown');
     }
     return result;

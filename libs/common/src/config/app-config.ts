@@ -78,8 +78,9 @@ export class AppConfig {
   REDIS_CLUSTER_NODES?: string;
 
   /**
-   * Write-behind on a Redis Cluster: an accepted write is acknowledged only once this many replicas have it
-   * (`WAIT`), so a master failover cannot lose it. 0 turns the wait off; ignored on a single Redis.
+   * Write-behind on a Redis Cluster: an accepted write is acknowledged only once this many of its master's
+   * replicas have it (`WAIT`), so a failover cannot lose it; fewer when the master has fewer (right after a
+   * failover, until the old master rejoins as a replica). 0 turns the wait off; ignored on a single Redis.
    */
   @IsInt()
   @Min(0)
