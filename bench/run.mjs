@@ -3,6 +3,7 @@
 // patterns, a no-cache baseline and bare reference servers, measured side by side on this machine against local
 // Postgres and Redis. Load comes from autocannon in this process (lib/load.mjs); every server runs in its own
 // child process (lib/servers.mjs). Writes bench/results/results.{md,svg,json} (lib/report.mjs).
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -139,6 +140,42 @@ async function writeBehindDetails(zipf) {
   return details;
 }
 
+const CLUSTER_NODES = '127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002';
+
+/** Cache-aside warm hits and write-behind accepted writes again, on a local Redis Cluster. */
+async function clusterRun(zipf) {
+  const wasUp = spawnSync('redis-cli', ['-p', '7000', 'ping'], { encoding: 'utf8' }).stdout.trim() === 'PONG';
+  progress('Redis Cluster: npm run cluster:up');
+  if (spawnSync(process.execPath, ['scripts/cluster.mjs', 'up'], { cwd: root, stdio: 'inherit' }).status !== 0) {
+    throw new Error('cluster:up failed');
+  }
+  try {
+    for (const [app, workload, readShare] of [
+      ['cache-aside', 'hits only (100% reads, warm)', 1],
+      ['write-behind', 'writes only (100% writes)', 0],
+    ]) {
+      const server = await startApp(app, 'fastify', { ...urls, env: { REDIS_CLUSTER_NODES: CLUSTER_NODES } });
+      try {
+        const ids = await seedUsers(DATABASE_URL, schemaName(app));
+        const requests = requestMix(ids, readShare, zipf);
+        await measure({
+          server: `${app} on a Redis Cluster`,
+          adapter: 'fastify',
+          workload,
+          port: server.port,
+          requests,
+          pattern: app,
+        });
+        if (app === 'write-behind') await fetch(`${server.url}/flush?wait=true`, { method: 'POST' });
+      } finally {
+        await server.stop();
+      }
+    }
+  } finally {
+    if (!wasUp) spawnSync(process.execPath, ['scripts/cluster.mjs', 'down'], { cwd: root, stdio: 'inherit' });
+  }
+}
+
 async function machine() {
   const postgres = (await db.query('SHOW server_version')).rows[0].server_version;
   const info = await redis.info('server');
@@ -164,6 +201,7 @@ try {
   await referenceServers(await seedUsers(DATABASE_URL, 'bench_reference'), zipf);
   for (const app of APPS) for (const adapter of ADAPTERS) await patternApp(app, adapter, zipf);
   const details = await writeBehindDetails(zipf);
+  await clusterRun(zipf);
   const saved = { quick, date: new Date().toISOString().slice(0, 10), machine: await machine(), results, details };
   const report = { ...saved, duration: DURATION, warmup: WARMUP };
   mkdirSync(RESULTS, { recursive: true });

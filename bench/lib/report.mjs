@@ -91,6 +91,32 @@ ${bars}
 `;
 }
 
+/** The same workloads on a local Redis Cluster (3 masters, 3 replicas) and on the one Redis, in this run. */
+function clusterLines(results) {
+  const pairs = [
+    ['cache-aside', 'hits only'],
+    ['write-behind', 'writes only'],
+  ];
+  const lines = pairs.flatMap(([app, workload]) => {
+    const single = best(results, app, 'fastify', workload);
+    const cluster = best(results, `${app} on a Redis Cluster`, 'fastify', workload);
+    if (!single || !cluster) return [];
+    const share = ratio(cluster, single);
+    return [`| ${app}, ${workload}, Fastify | ${single.rps} | ${cluster.rps} | ${(share * 100).toFixed(0)}% |`];
+  });
+  if (lines.length === 0) return [];
+  return [
+    '## On a Redis Cluster',
+    '',
+    'The cluster is `npm run cluster:up` on this machine: six redis-server processes sharing its cores, so this',
+    'shows what the cluster client and the slot layout cost, not what more machines would give.',
+    '',
+    '| workload | one Redis, req/s | cluster, req/s | cluster / one |',
+    '|---|---|---|---|',
+    ...lines,
+  ];
+}
+
 export function markdown({ results, details, machine: machineLine, quick: quickRun, date, duration, warmup }) {
   const format = (value, digits = 0) => (value === null || value === undefined ? '-' : Number(value).toFixed(digits));
   const table = results.map(
@@ -114,6 +140,8 @@ ${table.join('\n')}
 | target | measured | goal | |
 |---|---|---|---|
 ${targets(results, details).join('\n')}
+
+${clusterLines(results).join('\n')}
 
 Write-behind flush: ${details.flushRows ?? '-'} rows written in ${details.flushSeconds ?? '-'} s (${details.flushRowsPerSecond ?? '-'} rows/s), with writes held back and then flushed at once.
 `;

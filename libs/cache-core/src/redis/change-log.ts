@@ -102,7 +102,8 @@ export class ChangeLog {
       answer?.value ?? '',
       answer?.ttlMs ?? 0,
     ];
-    if (!this.config.cluster || this.config.waitReplicas === 0) return (await this.redis.wbAccept(...args)) as AcceptResult;
+    if (!this.config.cluster || this.config.waitReplicas === 0)
+      return (await this.redis.wbAccept(...args)) as AcceptResult;
     // The script, WAIT and ROLE in one pipeline: it goes to the master of the log's slot. WAIT counts the
     // replicas of that master that have the change, so a failover that promotes one of them loses nothing.
     // It waits for as many as the master had at the last write (ROLE), at most REDIS_WAIT_REPLICAS: right
