@@ -99,8 +99,8 @@ export class RecordCache {
         raw = await this.redis.read((redis) => redis.get(key));
       }
       if (raw !== null) return { kind: 'hit', value: JSON.parse(raw) as T | null, ...(withTtl ? { ttlMs } : {}) };
-      const lease = await this.tryLease(id);
-      return lease === HELD ? await this.awaitFill<T>(id) : { kind: 'miss', lease };
+      const found = await this.leaseOrEntry<T>(id);
+      return found === HELD ? await this.awaitFill<T>(id) : found;
     } catch (error) {
       this.failed(error);
       return UNAVAILABLE;
@@ -286,12 +286,13 @@ export class RecordCache {
    * The memcache lease rule across instances: only the first reader of a missing entry gets the lease (SET NX);
    * the others wait for its fill, so a cold key read through many instances reaches Postgres about once.
    */
-  private async tryLease(id: number): Promise<string | typeof HELD> {
+  private async leaseOrEntry<T extends CacheableRecord>(id: number): Promise<CacheLookup<T> | typeof HELD> {
     const lease = this.newToken();
-    const taken = await this.redis.read((redis) =>
-      redis.set(this.keys.lease(id), lease, 'PX', this.config.leaseTtlMs, 'NX'),
+    const [found, entry] = await this.redis.read((redis) =>
+      redis.leaseOrEntry(this.keys.entry(id), this.keys.lease(id), lease, this.config.leaseTtlMs),
     );
-    return taken === null ? HELD : lease;
+    if (found === 'hit') return { kind: 'hit', value: JSON.parse(entry!) as T | null };
+    return found === 'lease' ? { kind: 'miss', lease } : HELD;
   }
 
   /**
@@ -303,10 +304,8 @@ export class RecordCache {
     const deadline = Date.now() + this.config.leaseWaitMs;
     for (let delay = 5; Date.now() + delay <= deadline; delay = Math.min(2 * delay, 50)) {
       await sleep(delay);
-      const raw = await this.redis.read((redis) => redis.get(this.keys.entry(id)));
-      if (raw !== null) return { kind: 'hit', value: JSON.parse(raw) as T | null };
-      const lease = await this.tryLease(id);
-      if (lease !== HELD) return { kind: 'miss', lease };
+      const found = await this.leaseOrEntry<T>(id);
+      if (found !== HELD) return found;
     }
     return { kind: 'miss', lease: null };
   }

@@ -20,6 +20,7 @@ export interface ScriptCommands {
     version: number,
   ): Promise<number>;
   releaseLock(lock: string, token: string): Promise<number>;
+  leaseOrEntry(entry: string, lease: string, token: string, ttlMs: number): Promise<[string, string?]>;
   recordAccesses(hot: string, meta: string, ...args: number[]): Promise<number>;
   wbAccept(...keysThenArgs: Arg[]): Promise<string>;
   wbClaim(pending: string, claimed: string, now: number, limit: number, claimTimeoutMs: number): Promise<string[]>;
