@@ -1,3 +1,4 @@
+import { InvalidationTarget } from '@app/cache-core';
 import type { DatabaseTables } from '@app/common';
 import { Module } from '@nestjs/common';
 import { BlogStartup } from './blog-startup';
@@ -6,6 +7,7 @@ import { BlogStatsController } from './http/blog-stats.controller';
 import { PostsController } from './http/posts.controller';
 import { FullListReader } from './list/full-list.reader';
 import { ListChunks } from './list/list-chunks';
+import { PostInvalidations } from './list/post-invalidations';
 import { ListWarmer } from './list/list-warmer';
 import { PageCache } from './list/page-cache';
 import { POST_MIGRATIONS } from './migrations';
@@ -24,6 +26,15 @@ export const POST_TABLES: DatabaseTables = { entities: [PostEntity], migrations:
 @Module({
   imports: [PostStoreModule],
   controllers: [PostsController, BlogStatsController, BlogCacheController],
-  providers: [PostsService, ListChunks, FullListReader, PageCache, ListWarmer, PostSeeder, BlogStartup],
+  providers: [
+    PostsService,
+    ListChunks,
+    FullListReader,
+    PageCache,
+    ListWarmer,
+    PostSeeder,
+    BlogStartup,
+    { provide: InvalidationTarget, useClass: PostInvalidations },
+  ],
 })
 export class BlogModule {}

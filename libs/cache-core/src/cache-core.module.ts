@@ -1,5 +1,8 @@
 import { Global, Module } from '@nestjs/common';
 import { AppIdentity, RefreshAheadConfig } from '@app/common';
+import { ChangeConfirmations } from './outbox/change-confirmations';
+import { InvalidationOutbox } from './outbox/invalidation-outbox';
+import { ReadGate } from './outbox/read-gate';
 import { RecordStore } from './record-store';
 import { CacheKeys, ONE_SLOT } from './redis/cache-keys';
 import { ChangeLog } from './redis/change-log';
@@ -22,6 +25,9 @@ import { CacheStats } from './stats/cache-stats';
   providers: [
     CacheStats,
     RedisConnections,
+    ReadGate,
+    ChangeConfirmations,
+    InvalidationOutbox,
     {
       provide: CacheKeys,
       inject: [AppIdentity, RecordStore, RefreshAheadConfig, { token: ONE_SLOT, optional: true }],
@@ -38,6 +44,8 @@ import { CacheStats } from './stats/cache-stats';
   ],
   exports: [
     CacheStats,
+    ReadGate,
+    InvalidationOutbox,
     CacheKeys,
     RecordCache,
     RedisLock,

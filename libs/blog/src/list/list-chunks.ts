@@ -1,4 +1,12 @@
-import { CacheKeys, GenerationCache, type ListKeys, OwedInvalidations, SingleFlight } from '@app/cache-core';
+import {
+  CacheKeys,
+  type CommittedChange,
+  GenerationCache,
+  type ListKeys,
+  OwedInvalidations,
+  ReadGate,
+  SingleFlight,
+} from '@app/cache-core';
 import { BlogConfig } from '@app/common';
 import { Injectable } from '@nestjs/common';
 import { PostStore } from '../post/post.store';
@@ -31,6 +39,7 @@ export class ListChunks {
     keys: CacheKeys,
     private readonly store: PostStore,
     config: BlogConfig,
+    private readonly gate: ReadGate,
   ) {
     this.chunkSize = config.chunkSize;
     this.ttlMs = config.listTtlSeconds * 1000;
@@ -50,9 +59,12 @@ export class ListChunks {
     return Math.ceil(maxId / this.chunkSize);
   }
 
-  /** Lists may come from Redis: it is up and owes no invalidation (owed ones are replayed first). */
+  /**
+   * Lists may come from Redis: it is up, owes no invalidation (owed ones are replayed first), and the
+   * invalidation outbox is not catching up.
+   */
   async usable(): Promise<boolean> {
-    if (!this.cache.available) return false;
+    if (!this.cache.available || !(await this.gate.opened())) return false;
     if (this.owed.any) await this.payOwed();
     return !this.owed.any;
   }
@@ -127,6 +139,20 @@ export class ListChunks {
       this.builds.forget(String(chunk));
     }
     await this.payOwed();
+  }
+
+  /**
+   * Applies committed changes from the invalidation outbox: the chunk of each post, and the list's end for an
+   * insert. Throws when Redis fails.
+   */
+  async applyChanges(changes: CommittedChange[]): Promise<void> {
+    const chunks = new Set<number>();
+    for (const change of changes) {
+      chunks.add(this.chunkOf(change.id));
+      if (change.operation === 'I') chunks.add(END);
+    }
+    for (const chunk of chunks) this.builds.forget(String(chunk));
+    if (chunks.size > 0) await this.applyInvalidations([...chunks]);
   }
 
   /** Forgets builds in flight after the cache was emptied, so none of them is joined afterwards. */

@@ -40,6 +40,8 @@ export class PostSeeder {
       // The bulk insert outlives the per-statement timeout; its commit need not wait for the disk (a crash re-seeds).
       await runner.query(`SET LOCAL statement_timeout = 0`);
       await runner.query(`SET LOCAL synchronous_commit = off`);
+      // No invalidation per seeded post (the outbox trigger): the table was empty, so nothing of it is cached.
+      await runner.query(`SET LOCAL cache.outbox = 'off'`);
       // Two processes starting at once: the second waits here, then finds the table full.
       await runner.query(`SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.posts.seed'))`);
       const [{ seeded }] = (await runner.query(`SELECT EXISTS (SELECT 1 FROM posts) AS seeded`)) as [

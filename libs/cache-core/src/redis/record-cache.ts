@@ -2,6 +2,9 @@ import { CacheConfig } from '@app/common';
 import { Injectable } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import type { CacheableRecord } from '../cache-strategy';
+import type { CommittedChange } from '../outbox/committed-change';
+import { ChangeConfirmations } from '../outbox/change-confirmations';
+import { ReadGate } from '../outbox/read-gate';
 import { CacheStats } from '../stats/cache-stats';
 import { CacheKeys } from './cache-keys';
 import { OwedInvalidations } from './owed-invalidations';
@@ -23,6 +26,9 @@ const MAX_OWED_INVALIDATIONS = 100_000;
 /** Invalidations are replayed this many records per command. */
 const REPLAY_BATCH = 500;
 
+/** How many of this instance's own successful invalidations are remembered, so the outbox need not repeat them. */
+const APPLIED_HERE_LIMIT = 10_000;
+
 /** A lease someone else holds. */
 const HELD = Symbol('held');
 
@@ -39,6 +45,7 @@ export class RecordCache {
   private readonly tokenPrefix = randomBytes(6).toString('hex');
   private tokenSequence = 0;
   private readonly owed: OwedInvalidations<number>;
+  private readonly appliedHere = new Map<number, number>();
   private draining?: Promise<void>;
 
   constructor(
@@ -46,6 +53,8 @@ export class RecordCache {
     private readonly keys: CacheKeys,
     private readonly config: CacheConfig,
     private readonly stats: CacheStats,
+    private readonly gate: ReadGate,
+    private readonly confirmations: ChangeConfirmations,
   ) {
     this.owed = new OwedInvalidations((ids) => this.replay(ids), MAX_OWED_INVALIDATIONS);
     redis.onReady(() => void this.drainOwed());
@@ -81,7 +90,7 @@ export class RecordCache {
    * expiry.
    */
   async lookup<T extends CacheableRecord>(id: number, { withTtl = false } = {}): Promise<CacheLookup<T>> {
-    if (!this.available) return UNAVAILABLE;
+    if (!this.available || (!this.gate.open && !(await this.gate.opened()))) return UNAVAILABLE;
     if (this.owed.any && !(await this.readable(id))) return UNAVAILABLE;
     try {
       const key = this.keys.entry(id);
@@ -175,56 +184,91 @@ export class RecordCache {
    */
   async setIfNewer<T extends CacheableRecord>(value: T, ttlMs = this.ttlMs()): Promise<'stored' | 'older' | 'failed'> {
     const id = value.id;
-    if (!this.writable) {
-      this.owed.add(id);
-      return 'failed';
+    const since = Date.now();
+    if (this.writable) {
+      try {
+        const stored = await this.redis.writer.setIfNewer(
+          this.keys.entry(id),
+          this.keys.lease(id),
+          this.keys.tombstone(id),
+          JSON.stringify(value),
+          ttlMs,
+          value.version,
+        );
+        if (stored === 1) this.stats.countCacheWrite();
+        this.appliedHereUpTo(id, value.version);
+        return stored === 1 ? 'stored' : 'older';
+      } catch (error) {
+        this.failed(error);
+      }
     }
-    try {
-      const stored = await this.redis.writer.setIfNewer(
-        this.keys.entry(id),
-        this.keys.lease(id),
-        this.keys.tombstone(id),
-        JSON.stringify(value),
-        ttlMs,
-        value.version,
-      );
-      if (stored === 1) this.stats.countCacheWrite();
-      return stored === 1 ? 'stored' : 'older';
-    } catch (error) {
-      this.failed(error);
-      this.owed.add(id);
-      return 'failed';
-    }
+    await this.owe(id, value.version, since);
+    return 'failed';
   }
 
-  /** Deletes the entry and any reader's lease. When Redis cannot be reached, remembers to do it later. */
-  async invalidate(id: number): Promise<void> {
-    if (!this.writable) return this.owed.add(id);
-    try {
-      await this.redis.writer.del(this.keys.entry(id), this.keys.lease(id));
-      this.stats.countInvalidation();
-      this.owed.settled(id);
-    } catch (error) {
-      this.failed(error);
-      this.owed.add(id);
+  /**
+   * Deletes the entry and any reader's lease (`version`: the record's new version, when there is one). When Redis
+   * cannot be reached, remembers to do it later, and waits a little for another instance to apply the change
+   * from the outbox (see `ChangeConfirmations`).
+   */
+  async invalidate(id: number, version?: number): Promise<void> {
+    const since = Date.now();
+    if (this.writable) {
+      try {
+        await this.redis.writer.del(this.keys.entry(id), this.keys.lease(id));
+        this.stats.countInvalidation();
+        this.owed.settled(id);
+        if (version !== undefined) this.appliedHereUpTo(id, version);
+        return;
+      } catch (error) {
+        this.failed(error);
+      }
     }
+    await this.owe(id, version, since);
   }
 
   /** Invalidates and leaves a tombstone for a cache TTL, so late writes of the deleted record are refused. */
   async markDeleted(id: number): Promise<void> {
-    if (!this.writable) return this.owed.add(id);
-    try {
-      await this.redis.writer
-        .multi()
-        .del(this.keys.entry(id), this.keys.lease(id))
-        .set(this.keys.tombstone(id), '1', 'PX', this.fullTtlMs)
-        .exec();
-      this.stats.countInvalidation();
-      this.owed.settled(id);
-    } catch (error) {
-      this.failed(error);
-      this.owed.add(id);
+    const since = Date.now();
+    if (this.writable) {
+      try {
+        await this.redis.writer
+          .multi()
+          .del(this.keys.entry(id), this.keys.lease(id))
+          .set(this.keys.tombstone(id), '1', 'PX', this.fullTtlMs)
+          .exec();
+        this.stats.countInvalidation();
+        this.owed.settled(id);
+        return;
+      } catch (error) {
+        this.failed(error);
+      }
     }
+    await this.owe(id, undefined, since);
+  }
+
+  /**
+   * Applies changes from the invalidation outbox: each entry older than its change is dropped (with its lease; a
+   * deletion leaves a tombstone), newer ones stay. Changes this instance already applied itself are skipped;
+   * returns the others. Throws when Redis fails.
+   */
+  async applyChanges(changes: CommittedChange[]): Promise<CommittedChange[]> {
+    const due = changes.filter((change) => (this.appliedHere.get(change.id) ?? 0) < change.version);
+    await Promise.all(
+      due.map((change) =>
+        this.redis.writer.invalidateOlder(
+          this.keys.entry(change.id),
+          this.keys.lease(change.id),
+          this.keys.tombstone(change.id),
+          change.version,
+          change.operation,
+          this.fullTtlMs,
+        ),
+      ),
+    );
+    for (const change of due) this.owed.settled(change.id);
+    if (due.length > 0) this.stats.countInvalidation();
+    return due;
   }
 
   /** True when the record's tombstone is there. Throws when Redis fails. */
@@ -270,6 +314,7 @@ export class RecordCache {
       } while (cursor !== '0');
     }
     this.owed.forgive();
+    this.appliedHere.clear();
     return removed;
   }
 
@@ -308,6 +353,18 @@ export class RecordCache {
       if (found !== HELD) return found;
     }
     return { kind: 'miss', lease: null };
+  }
+
+  /** An invalidation that could not reach Redis: owed here, and given a moment to be applied by another instance. */
+  private async owe(id: number, version: number | undefined, since: number): Promise<void> {
+    this.owed.add(id);
+    await this.confirmations.wait(id, version, since);
+  }
+
+  private appliedHereUpTo(id: number, version: number): void {
+    this.appliedHere.delete(id);
+    this.appliedHere.set(id, version);
+    if (this.appliedHere.size > APPLIED_HERE_LIMIT) this.appliedHere.delete(this.appliedHere.keys().next().value!);
   }
 
   private newToken(): string {

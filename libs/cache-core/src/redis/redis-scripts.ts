@@ -19,6 +19,14 @@ export interface ScriptCommands {
     ttlMs: number,
     version: number,
   ): Promise<number>;
+  invalidateOlder(
+    entry: string,
+    lease: string,
+    tombstone: string,
+    version: number,
+    operation: string,
+    tombstoneTtlMs: number,
+  ): Promise<number>;
   releaseLock(lock: string, token: string): Promise<number>;
   leaseOrEntry(entry: string, lease: string, token: string, ttlMs: number): Promise<[string, string?]>;
   recordAccesses(hot: string, meta: string, ...args: number[]): Promise<number>;

@@ -39,7 +39,7 @@ export abstract class BaseRecordStrategy<T extends CacheableRecord, C, U> extend
   async create(input: C, options?: WriteOptions<T>): Promise<T> {
     const created = await this.store.insert(input, options);
     this.stats.countDbWrite();
-    await this.cache.invalidate(created.id);
+    await this.cache.invalidate(created.id, created.version);
     this.written(created.id);
     return created;
   }
@@ -47,7 +47,7 @@ export abstract class BaseRecordStrategy<T extends CacheableRecord, C, U> extend
   async update(id: number, changes: U, options?: WriteOptions<T>): Promise<T> {
     const updated = await this.store.update(id, changes, options);
     this.stats.countDbWrite();
-    await this.cache.invalidate(id);
+    await this.cache.invalidate(id, updated.version);
     this.written(id);
     return updated;
   }

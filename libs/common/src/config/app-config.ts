@@ -139,6 +139,29 @@ export class AppConfig {
   @Max(10000)
   CACHE_LEASE_WAIT_MS: number = 200;
 
+  /**
+   * The invalidation outbox (see the README): every instance applies the invalidations committed with each change
+   * (Postgres NOTIFY), and a sweep applies what a missed notification left. `false` only to compare against it.
+   */
+  @Transform(toBoolean)
+  @IsBoolean()
+  INVALIDATION_OUTBOX: boolean = true;
+
+  /** How often each instance looks for outbox rows no notification delivered, in ms. */
+  @IsInt()
+  @Min(100)
+  @Max(60_000)
+  OUTBOX_SWEEP_MS: number = 1000;
+
+  /**
+   * How long a write whose own invalidation could not reach Redis waits, before it answers, for another instance
+   * to apply it (only while some other instance reaches Redis), in ms.
+   */
+  @IsInt()
+  @Min(0)
+  @Max(10_000)
+  OUTBOX_CONFIRM_WAIT_MS: number = 1000;
+
   /** How long an id that does not exist is remembered as absent (read-through). */
   @IsInt()
   @Min(1)

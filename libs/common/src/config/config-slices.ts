@@ -109,6 +109,19 @@ export class CacheConfig {
   }
 }
 
+/** The invalidation outbox; the README explains it. */
+export class OutboxConfig {
+  readonly enabled: boolean;
+  readonly sweepMs: number;
+  readonly confirmWaitMs: number;
+
+  constructor(env: AppConfig) {
+    this.enabled = env.INVALIDATION_OUTBOX;
+    this.sweepMs = env.OUTBOX_SWEEP_MS;
+    this.confirmWaitMs = env.OUTBOX_CONFIRM_WAIT_MS;
+  }
+}
+
 /** Tuning of write-behind; the README explains each. */
 export class WriteBehindConfig {
   /** `all` serves HTTP and flushes; `api` only serves; `worker` only flushes (no HTTP). */
@@ -195,6 +208,7 @@ export interface ConfigSlices {
   http: HttpConfig;
   database: DatabaseConfig;
   cache: CacheConfig;
+  outbox: OutboxConfig;
   writeBehind: WriteBehindConfig;
   refreshAhead: RefreshAheadConfig;
   blog: BlogConfig;
@@ -207,6 +221,7 @@ export function sliceConfig(name: string, env: AppConfig): ConfigSlices {
     http: new HttpConfig(env),
     database: new DatabaseConfig(env),
     cache: new CacheConfig(env),
+    outbox: new OutboxConfig(env),
     writeBehind: new WriteBehindConfig(env),
     refreshAhead: new RefreshAheadConfig(env),
     blog: new BlogConfig(env),

@@ -1,0 +1,263 @@
+import { AppIdentity, DatabaseConfig, OutboxConfig } from '@app/common';
+import {
+  type BeforeApplicationShutdown,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnModuleInit,
+} from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
+import { randomBytes } from 'node:crypto';
+import { DataSource } from 'typeorm';
+import { RecordCache } from '../redis/record-cache';
+import { RedisConnections } from '../redis/redis-connections';
+import { ChangeConfirmations } from './change-confirmations';
+import { type CommittedChange, InvalidationTarget, parseChange } from './committed-change';
+import { InvalidationFeed } from './invalidation-feed';
+import { OUTBOX_TABLE, outboxChannels } from './outbox-schema';
+import { ReadGate } from './read-gate';
+
+/** Changes applied per Redis batch and per `applied` notification (a payload must stay under 8,000 bytes). */
+const BATCH = 300;
+
+/** A periodic sweep leaves rows younger than this to the notifications, which are on their way. */
+const SWEEP_MIN_AGE_SECONDS = 0.5;
+
+/** How long the start waits for the first catch-up before it listens anyway. */
+const START_CATCH_UP_MS = 3000;
+
+interface OutboxRow {
+  id: string;
+  record_id: number;
+  version: number;
+  operation: CommittedChange['operation'];
+}
+
+/** The records' entries, for an app that provides no other target. */
+class RecordEntries extends InvalidationTarget {
+  constructor(private readonly cache: RecordCache) {
+    super();
+  }
+
+  get writable(): boolean {
+    return this.cache.writable;
+  }
+
+  async apply(changes: CommittedChange[]): Promise<void> {
+    await this.cache.applyChanges(changes);
+  }
+}
+
+/**
+ * The invalidation outbox, as every instance runs it. Each committed change of a cached record leaves a row in
+ * `cache_invalidations` and a `NOTIFY` (a trigger, in the change's own transaction; see `outbox-schema.ts`).
+ * Every instance listens; whichever can reach Redis applies the change (version-aware, so repeating it or
+ * applying it late is harmless), deletes the row and says so on the `applied` channel, which also serves as a
+ * heartbeat. A sweep applies rows no notification delivered (a listener that was away), and a catch-up runs at
+ * start, and whenever Redis or the feed comes back, with reads from Redis held until it is done. So a change is
+ * invalidated even when its writer cannot reach Redis, or dies right after the commit.
+ */
+@Injectable()
+export class InvalidationOutbox implements OnModuleInit, OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger(InvalidationOutbox.name);
+  private readonly instance = randomBytes(6).toString('hex');
+  private readonly channels: { changes: string; applied: string };
+  private readonly feed?: InvalidationFeed;
+  private target!: InvalidationTarget;
+  private queue: CommittedChange[] = [];
+  private draining?: Promise<void>;
+  private catchingUp?: Promise<void>;
+  private sweeper?: NodeJS.Timeout;
+  private stopped = false;
+  private failing = false;
+  private readonly counters = { notified: 0, applied: 0, swept: 0, catchUps: 0, failures: 0 };
+
+  constructor(
+    private readonly dataSource: DataSource,
+    identity: AppIdentity,
+    database: DatabaseConfig,
+    private readonly config: OutboxConfig,
+    private readonly redis: RedisConnections,
+    private readonly gate: ReadGate,
+    private readonly confirmations: ChangeConfirmations,
+    private readonly moduleRef: ModuleRef,
+  ) {
+    this.channels = outboxChannels(identity.schema);
+    if (!config.enabled) return;
+    this.feed = new InvalidationFeed({
+      url: database.url,
+      schema: identity.schema,
+      connectTimeoutMs: database.timeoutMs,
+      channels: [this.channels.changes, this.channels.applied],
+      onMessage: (channel, payload) => this.received(channel, payload),
+      onConnected: () => void this.catchUp(),
+    });
+    // Redis back (or up for the first time): entries may be older than changes committed while it was away.
+    redis.onReady(() => void this.catchUp());
+  }
+
+  /** True while notifications arrive (or when the outbox is off). */
+  get listening(): boolean {
+    return this.feed?.connected ?? true;
+  }
+
+  onModuleInit(): void {
+    try {
+      this.target = this.moduleRef.get(InvalidationTarget, { strict: false });
+    } catch {
+      this.target = new RecordEntries(this.moduleRef.get(RecordCache, { strict: false }));
+    }
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    this.sweeper = setInterval(() => void this.sweep(), this.config.sweepMs);
+    this.sweeper.unref();
+    if (this.feed === undefined) return;
+    this.feed.start();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.catchUp(), new Promise((resolve) => (timer = setTimeout(resolve, START_CATCH_UP_MS)))]);
+    clearTimeout(timer);
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.sweeper);
+    await this.feed?.close();
+  }
+
+  snapshot(): Record<string, number | boolean> {
+    return { listening: this.listening, ...this.counters, ...this.confirmations.snapshot() };
+  }
+
+  private received(channel: string, payload: string | undefined): void {
+    if (channel === this.channels.applied) return this.confirmed(payload);
+    const change = parseChange(payload);
+    if (change === null) return;
+    this.counters.notified += 1;
+    this.queue.push(change);
+    this.draining ??= this.drain().finally(() => (this.draining = undefined));
+  }
+
+  /** Another instance applied changes (or only says it is alive and reaches Redis). */
+  private confirmed(payload: string | undefined): void {
+    try {
+      const message = JSON.parse(payload ?? '') as { from?: string; applied?: [number, number][] };
+      if (message.from === this.instance) return;
+      this.confirmations.peerAlive();
+      for (const [id, version] of message.applied ?? []) this.confirmations.applied(id, version);
+    } catch {
+      // Not ours: ignore.
+    }
+  }
+
+  /** Applies what notifications brought; whatever cannot be applied now stays in the table for the sweep. */
+  private async drain(): Promise<void> {
+    await Promise.resolve();
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, BATCH);
+      if (this.target.writable) await this.applyAndDelete(batch);
+    }
+  }
+
+  /** Periodically: rows a notification did not deliver, and a heartbeat for writers waiting on confirmations. */
+  private async sweep(): Promise<void> {
+    if (this.stopped) return;
+    if (!this.config.enabled) return this.prune();
+    if (this.catchingUp !== undefined || !this.target.writable) return;
+    const rows = await this.pending(SWEEP_MIN_AGE_SECONDS);
+    if (rows === null) return;
+    if (rows.length === 0) return this.heartbeat();
+    this.counters.swept += rows.length;
+    await this.applyAndDelete(rows);
+  }
+
+  /**
+   * Applies every row committed before it started, with reads from Redis held meanwhile (rows committed later
+   * come with their notification). One at a time: a call during a run waits for it.
+   */
+  private catchUp(): Promise<void> {
+    if (this.feed === undefined) return Promise.resolve();
+    this.catchingUp ??= this.gate
+      .closedDuring(async () => {
+        this.counters.catchUps += 1;
+        const [last] = (await this.query<{ id: string | null }>(`SELECT max(id) AS id FROM ${OUTBOX_TABLE}`, [])) ?? [];
+        if (last?.id === null || last?.id === undefined) return;
+        while (!this.stopped && this.target.writable) {
+          const rows = await this.pending(0, last.id);
+          if (rows === null || rows.length === 0 || !(await this.applyAndDelete(rows))) return;
+        }
+      })
+      .finally(() => (this.catchingUp = undefined));
+    return this.catchingUp;
+  }
+
+  /** Applies changes to Redis, then deletes their rows and tells the other instances; false when it failed. */
+  private async applyAndDelete(changes: CommittedChange[]): Promise<boolean> {
+    try {
+      await this.target.apply(changes);
+    } catch (error) {
+      this.redis.failed(error);
+      return this.failed(error);
+    }
+    this.counters.applied += changes.length;
+    const applied = changes.map((change) => [change.id, change.version] as const);
+    for (const [id, version] of applied) this.confirmations.applied(id, version);
+    const ok = await this.query(
+      `WITH done AS (DELETE FROM ${OUTBOX_TABLE} WHERE id = ANY($1::bigint[]) RETURNING id) SELECT pg_notify($2, $3)`,
+      [
+        changes.map((change) => change.outboxId),
+        this.channels.applied,
+        JSON.stringify({ from: this.instance, applied }),
+      ],
+    );
+    return ok !== null;
+  }
+
+  private async heartbeat(): Promise<void> {
+    await this.query('SELECT pg_notify($1, $2)', [
+      this.channels.applied,
+      JSON.stringify({ from: this.instance, applied: [] }),
+    ]);
+  }
+
+  /** With the outbox off: rows are deleted unapplied, so the table does not grow. */
+  private async prune(): Promise<void> {
+    await this.query(`DELETE FROM ${OUTBOX_TABLE}`, []);
+  }
+
+  /** The oldest rows at least `minAgeSeconds` old (and at most `upToId`, when given). */
+  private async pending(minAgeSeconds: number, upToId: string | null = null): Promise<CommittedChange[] | null> {
+    const rows = await this.query<OutboxRow>(
+      `SELECT id, record_id, version, operation FROM ${OUTBOX_TABLE}
+       WHERE created_at <= clock_timestamp() - make_interval(secs => $1) AND ($3::bigint IS NULL OR id <= $3)
+       ORDER BY id LIMIT $2`,
+      [minAgeSeconds, BATCH, upToId],
+    );
+    return (
+      rows?.map((row) => ({ outboxId: row.id, id: row.record_id, version: row.version, operation: row.operation })) ??
+      null
+    );
+  }
+
+  /** A statement on the app's pool; null (logged once per run of failures) when Postgres fails. */
+  private async query<R>(sql: string, parameters: unknown[]): Promise<R[] | null> {
+    try {
+      const rows = await this.dataSource.query<R[]>(sql, parameters);
+      if (this.failing) this.logger.log('The invalidation outbox works again');
+      this.failing = false;
+      return rows;
+    } catch (error) {
+      this.failed(error);
+      return null;
+    }
+  }
+
+  private failed(error: unknown): false {
+    this.counters.failures += 1;
+    if (!this.failing && !this.stopped) {
+      this.logger.warn(`Invalidation outbox: ${(error as Error).message}; the sweep will try again`);
+    }
+    this.failing = true;
+    return false;
+  }
+}

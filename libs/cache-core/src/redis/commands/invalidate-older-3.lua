@@ -1,0 +1,36 @@
+--[[
+  Applies one committed change from the invalidation outbox: drops the cached entry unless it already holds the
+  change's version or a newer one, voids any reader's lease, and for a deletion leaves a tombstone (unless one
+  is there: write-behind keeps its own).
+
+  Why atomic: the outbox is applied late and by any instance, possibly after a newer version was cached (by
+  write-through, write-behind or a fill that read the newer row). Comparing and deleting in one step means a
+  late invalidation never drops a newer entry, and an older entry never survives it.
+
+    Input:
+      KEYS[1] the record's entry
+      KEYS[2] the entry's lease
+      KEYS[3] the record's tombstone
+
+      ARGV[1] the change's version (for a deletion: the deleted row's version + 1)
+      ARGV[2] 'D' for a deletion, else 'I' or 'U'
+      ARGV[3] the tombstone's TTL in ms
+
+    Output:
+      1 the entry was dropped (or there was none), 0 it holds the same or a newer version
+]]
+--- @include "version-of"
+local entryKey = KEYS[1]
+local leaseKey = KEYS[2]
+local tombstoneKey = KEYS[3]
+local changed = tonumber(ARGV[1])
+
+redis.call('DEL', leaseKey)
+if ARGV[2] == 'D' then redis.call('SET', tombstoneKey, '1', 'PX', ARGV[3], 'NX') end
+local current = redis.call('GET', entryKey)
+if current then
+  local version = versionOf(current)
+  if version and version >= changed then return 0 end
+  redis.call('DEL', entryKey)
+end
+return 1

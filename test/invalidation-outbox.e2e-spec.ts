@@ -1,0 +1,190 @@
+import { ChangeConfirmations } from '@app/cache-core';
+import type { PatternAppDefinition } from '@app/shell';
+import { CACHE_ASIDE } from '../apps/cache-aside/src/app.module';
+import { READ_THROUGH } from '../apps/read-through/src/app.module';
+import { REFRESH_AHEAD } from '../apps/refresh-ahead/src/app.module';
+import { WRITE_THROUGH } from '../apps/write-through/src/app.module';
+import { AppProcess } from './support/app-process';
+import { deleteKeys } from './support/redis-client';
+import { DIRECT_REDIS_URL, proxyInFront, type TcpProxy } from './support/tcp-proxy';
+import { entryKey, newUser, nextUserId, startTestApp, type TestApp, uniqueName } from './support/test-app';
+import { waitFor } from './support/wait-for';
+
+/**
+ * The invalidation outbox across instances. Instance A reaches Redis through a proxy the test cuts (a one-sided
+ * partition: A still reaches Postgres, B reaches both); B reaches Redis directly. Both run on the shared single
+ * Redis, also in the cluster run, since a cluster cannot sit behind one proxy. Each case is also run with the
+ * outbox off (`INVALIDATION_OUTBOX=false`), where B must be seen serving the stale entry: that is what the outbox
+ * fixes, and it shows each case can fail.
+ */
+type User = { id: number; name: string; version: number };
+
+/** The body with its version, which the API sends as the `ETag`. */
+function withVersion(response: { body: unknown; headers: Record<string, string> }): User {
+  return { ...(response.body as User), version: Number(JSON.parse(response.headers.etag!)) };
+}
+
+interface Pair {
+  a: TestApp;
+  b: TestApp;
+  proxy: TcpProxy;
+  schema: string;
+  prefix: string;
+}
+
+/** A on the proxy, B direct, on one fresh schema and key prefix; neither drops them on close. */
+async function startPair(definition: PatternAppDefinition, outbox: boolean): Promise<Pair> {
+  const schema = uniqueName(`${definition.pattern}_outbox`);
+  const prefix = `${schema}:`;
+  const { proxy, url } = await proxyInFront(DIRECT_REDIS_URL, 6379);
+  const env = {
+    DATABASE_SCHEMA: schema,
+    REDIS_KEY_PREFIX: prefix,
+    INVALIDATION_OUTBOX: String(outbox),
+    REFRESH_INTERVAL_MS: '0',
+    OUTBOX_SWEEP_MS: '200',
+  };
+  const b = await startTestApp(definition, { env: { ...env, REDIS_URL: DIRECT_REDIS_URL }, cleanUp: false });
+  const a = await startTestApp(definition, {
+    env: { ...env, REDIS_URL: url },
+    cleanUp: false,
+    direct: { redisUrl: DIRECT_REDIS_URL },
+  });
+  return { a, b, proxy, schema, prefix };
+}
+
+async function dropPair(pair: Pair): Promise<void> {
+  await pair.a.close();
+  await pair.proxy.close();
+  await pair.b.db.query(`DROP SCHEMA IF EXISTS "${pair.schema}" CASCADE`);
+  await deleteKeys(pair.b.redis, `${pair.prefix}*`);
+  await pair.b.close();
+}
+
+/** The version Redis holds for the user's entry; null when there is none. */
+async function cachedVersion(t: TestApp, id: number): Promise<number | null> {
+  const raw = await t.redis.get(entryKey(t, id));
+  return raw === null ? null : ((JSON.parse(raw) as User | null)?.version ?? 0);
+}
+
+async function cachedUser(t: TestApp): Promise<User> {
+  const user = withVersion(await t.http().post('/users').send(newUser()).expect(201));
+  await t.http().get(`/users/${user.id}`).expect(200);
+  await t.http().get(`/users/${user.id}`).expect(200).expect('X-Cache', 'HIT');
+  return user;
+}
+
+async function outboxRows(t: TestApp): Promise<number> {
+  return Number((await t.db.query<{ count: string }>('SELECT count(*) FROM cache_invalidations')).rows[0]!.count);
+}
+
+describe.each([CACHE_ASIDE, READ_THROUGH, WRITE_THROUGH, REFRESH_AHEAD])(
+  '$pattern: the invalidation outbox',
+  (definition) => {
+    describe('A cut off from Redis, B not', () => {
+      let pair: Pair;
+
+      beforeAll(async () => {
+        pair = await startPair(definition, true);
+        // A waits for B's confirmation only once it has heard that B reaches Redis (B's heartbeat).
+        await waitFor(() => Promise.resolve(pair.a.app.get(ChangeConfirmations).peerReachesRedis), 10_000);
+      });
+      afterAll(() => dropPair(pair));
+      afterEach(() => pair.proxy.restore());
+
+      it('a write through A is never read stale through B once A has answered', async () => {
+        const { a, b, proxy } = pair;
+        const user = await cachedUser(b);
+        proxy.disconnect();
+        const started = Date.now();
+        const updated = withVersion(
+          await a.http().patch(`/users/${user.id}`).send({ name: 'Written through A' }).expect(200),
+        );
+        const answeredMs = Date.now() - started;
+        expect(updated.version).toBe(user.version + 1);
+        // B applied A's change from the outbox before A answered: the very next read through B has it.
+        const read = await b.http().get(`/users/${user.id}`).expect(200);
+        expect(withVersion(read)).toMatchObject({ name: 'Written through A', version: updated.version });
+        expect([null, updated.version]).toContain(await cachedVersion(b, user.id));
+        expect(answeredMs).toBeLessThan(5000);
+        await waitFor(async () => (await outboxRows(b)) === 0);
+      });
+
+      it('a delete and a create through A are seen through B at once, cached absence included', async () => {
+        const { a, b, proxy } = pair;
+        const user = await cachedUser(b);
+        const nextId = await nextUserId(b);
+        // B has cached the next id as absent (read-through) or at least read it as missing.
+        await b.http().get(`/users/${nextId}`).expect(404);
+        proxy.disconnect();
+        await a.http().delete(`/users/${user.id}`).expect(204);
+        await b.http().get(`/users/${user.id}`).expect(404);
+        const created = (await a.http().post('/users').send(newUser()).expect(201)).body as User;
+        expect(created.id).toBe(nextId);
+        await b.http().get(`/users/${nextId}`).expect(200);
+      });
+    });
+
+    describe('A cut off from Redis and killed (kill -9), no other instance running', () => {
+      it('the next instance to start applies the change before it serves from Redis, and so does A restarted', async () => {
+        const schema = uniqueName(`${definition.pattern}_crash`);
+        const env = { DATABASE_SCHEMA: schema, REDIS_KEY_PREFIX: `${schema}:`, REFRESH_INTERVAL_MS: '0' };
+        const first = await startTestApp(definition, { env: { ...env, REDIS_URL: DIRECT_REDIS_URL }, cleanUp: false });
+        const user = await cachedUser(first);
+        await first.close();
+        const { proxy, url } = await proxyInFront(DIRECT_REDIS_URL, 6379);
+        let a = await AppProcess.start(definition.name, { ...env, REDIS_URL: url });
+        let b: TestApp | undefined;
+        try {
+          await waitFor(async () => (await a.fetch('/health'))?.status === 200, 30_000);
+          proxy.disconnect();
+          const answer = await a.fetch(`/users/${user.id}`, {
+            method: 'PATCH',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ name: 'Written before the crash' }),
+          });
+          expect(answer?.status).toBe(200);
+          expect(await a.stop('SIGKILL')).toMatchObject({ ended: 'SIGKILL' });
+          b = await startTestApp(definition, { env: { ...env, REDIS_URL: DIRECT_REDIS_URL }, cleanUp: false });
+          // Redis still held the old entry when B started: B's catch-up dropped it before B served a read.
+          const read = await b.http().get(`/users/${user.id}`).expect(200);
+          expect(withVersion(read)).toMatchObject({ name: 'Written before the crash', version: user.version + 1 });
+          expect(await outboxRows(b)).toBe(0);
+          proxy.restore();
+          a = await AppProcess.start(definition.name, { ...env, REDIS_URL: url });
+          await waitFor(async () => (await a.fetch('/health'))?.status === 200, 30_000);
+          expect((await a.fetch(`/users/${user.id}`))?.body).toMatchObject({ name: 'Written before the crash' });
+        } finally {
+          await a.cleanUp();
+          await proxy.close();
+          if (b !== undefined) {
+            await b.db.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+            await deleteKeys(b.redis, `${schema}:*`);
+            await b.close();
+          }
+        }
+      });
+    });
+  },
+);
+
+describe('cache-aside with the outbox off (the control: what the outbox fixes)', () => {
+  let pair: Pair;
+
+  beforeAll(async () => {
+    pair = await startPair(CACHE_ASIDE, false);
+  });
+  afterAll(() => dropPair(pair));
+
+  it('B serves the old entry after a write through A that could not reach Redis', async () => {
+    const { a, b, proxy } = pair;
+    const user = await cachedUser(b);
+    proxy.disconnect();
+    await a.http().patch(`/users/${user.id}`).send({ name: 'Written through A' }).expect(200);
+    const read = await b.http().get(`/users/${user.id}`).expect(200).expect('X-Cache', 'HIT');
+    expect(withVersion(read)).toMatchObject({ name: user.name, version: user.version });
+    proxy.restore();
+    // With the outbox off, its rows are pruned unapplied, so the table does not grow.
+    await waitFor(async () => (await outboxRows(b)) === 0);
+  });
+});
