@@ -4,21 +4,32 @@ import { Injectable } from '@nestjs/common';
 /** What is remembered of recent applies, for a writer that starts waiting after the confirmation came. */
 const RECENT_LIMIT = 10_000;
 
+/** Past this many changes known but not applied, every record counts as unapplied until a catch-up. */
+const UNAPPLIED_LIMIT = 100_000;
+
 interface Waiter {
   version?: number;
   resolve: (confirmed: boolean) => void;
 }
 
 /**
- * Confirmations that committed changes reached Redis, from any instance (the outbox's `applied` channel). A write
- * whose own invalidation could not reach Redis (this instance is cut off from it) waits here, bounded by
- * `OUTBOX_CONFIRM_WAIT_MS`, until another instance has applied it: then no read anywhere that starts after the
- * answer sees the old entry. It waits only while another instance said lately that it reaches Redis: when
- * nobody does, nobody reads from Redis either, and waiting would only slow every write.
+ * What this instance knows of committed changes and Redis, from the outbox's two channels.
+ *
+ * Unapplied changes: a change this instance was told of (its `NOTIFY`) and that nobody has applied to Redis yet.
+ * Reads of those records skip Redis until it is applied, by this instance or any other (their `applied`
+ * message): so even while no instance can apply it (Redis restarting), no instance reads the old entry.
+ *
+ * Confirmations: a write whose own invalidation could not reach Redis (this instance is cut off from it) waits,
+ * bounded by `OUTBOX_CONFIRM_WAIT_MS`, until another instance has applied it; then no read anywhere that
+ * starts after the answer sees the old entry. It waits only while another instance said lately that it
+ * reaches Redis (the `applied` channel doubles as a heartbeat): when nobody does, waiting would only slow
+ * every write, and the unapplied changes above keep the reads right.
  */
 @Injectable()
 export class ChangeConfirmations {
   private readonly recent = new Map<number, { version: number; at: number }>();
+  private readonly unapplied = new Map<number, { version: number; at: number }>();
+  private everythingUnapplied = false;
   private readonly waiters = new Map<number, Set<Waiter>>();
   private lastPeerAt = Number.NEGATIVE_INFINITY;
   private counters = { confirmed: 0, unconfirmed: 0 };
@@ -30,9 +41,40 @@ export class ChangeConfirmations {
     this.lastPeerAt = Date.now();
   }
 
-  /** True while another instance said so within three sweeps. */
+  /** True while another instance said so within about two sweeps. */
   get peerReachesRedis(): boolean {
-    return Date.now() - this.lastPeerAt < 3 * this.config.sweepMs + 1000;
+    return Date.now() - this.lastPeerAt < 2 * this.config.sweepMs + 500;
+  }
+
+  /** A committed change of `id` was announced; until it is applied, reads of `id` skip Redis. */
+  notified(id: number, version: number): void {
+    if ((this.recent.get(id)?.version ?? 0) >= version) return;
+    const known = this.unapplied.get(id);
+    if (known !== undefined && known.version >= version) return;
+    this.unapplied.set(id, { version, at: Date.now() });
+    if (this.unapplied.size > UNAPPLIED_LIMIT) {
+      this.everythingUnapplied = true;
+      this.unapplied.clear();
+    }
+  }
+
+  /** True while a change of `id` is known and not applied yet: do not read it from Redis. */
+  isUnapplied(id: number): boolean {
+    return this.everythingUnapplied || (this.unapplied.size > 0 && this.unapplied.has(id));
+  }
+
+  /** How many changes are known and not applied. */
+  get unappliedCount(): number {
+    return this.everythingUnapplied ? Number.POSITIVE_INFINITY : this.unapplied.size;
+  }
+
+  /**
+   * A catch-up applied every row committed before `since`: what was announced before it is applied (an
+   * `applied` message may have been missed).
+   */
+  caughtUp(since: number): void {
+    this.everythingUnapplied = false;
+    for (const [id, change] of this.unapplied) if (change.at < since) this.unapplied.delete(id);
   }
 
   /** Change `version` of record `id` is in Redis (applied by anyone). */
@@ -42,6 +84,8 @@ export class ChangeConfirmations {
     this.recent.delete(id);
     this.recent.set(id, { version: Math.max(version, known?.version ?? version), at });
     if (this.recent.size > RECENT_LIMIT) this.recent.delete(this.recent.keys().next().value!);
+    const unapplied = this.unapplied.get(id);
+    if (unapplied !== undefined && unapplied.version <= version) this.unapplied.delete(id);
     for (const waiter of this.waiters.get(id) ?? []) {
       if (waiter.version === undefined || version >= waiter.version) waiter.resolve(true);
     }
@@ -76,7 +120,11 @@ export class ChangeConfirmations {
     return confirmed;
   }
 
-  snapshot(): { confirmedByPeers: number; unconfirmed: number } {
-    return { confirmedByPeers: this.counters.confirmed, unconfirmed: this.counters.unconfirmed };
+  snapshot(): { unapplied: number; confirmedByPeers: number; unconfirmed: number } {
+    return {
+      unapplied: this.unappliedCount,
+      confirmedByPeers: this.counters.confirmed,
+      unconfirmed: this.counters.unconfirmed,
+    };
   }
 }

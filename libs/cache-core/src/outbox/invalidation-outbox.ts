@@ -23,6 +23,11 @@ const BATCH = 300;
 /** A periodic sweep leaves rows younger than this to the notifications, which are on their way. */
 const SWEEP_MIN_AGE_SECONDS = 0.5;
 
+/** How long a catch-up waits for the write connection when the read connection is back first. */
+const WRITER_WAIT_MS = 2000;
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
 /** How long the start waits for the first catch-up before it listens anyway. */
 const START_CATCH_UP_MS = 3000;
 
@@ -134,6 +139,7 @@ export class InvalidationOutbox implements OnModuleInit, OnApplicationBootstrap,
     const change = parseChange(payload);
     if (change === null) return;
     this.counters.notified += 1;
+    this.confirmations.notified(change.id, change.version);
     this.queue.push(change);
     this.draining ??= this.drain().finally(() => (this.draining = undefined));
   }
@@ -164,9 +170,14 @@ export class InvalidationOutbox implements OnModuleInit, OnApplicationBootstrap,
     if (this.stopped) return;
     if (!this.config.enabled) return this.prune();
     if (this.catchingUp !== undefined || !this.target.writable) return;
+    const since = Date.now() - 1000 * SWEEP_MIN_AGE_SECONDS;
     const rows = await this.pending(SWEEP_MIN_AGE_SECONDS);
     if (rows === null) return;
-    if (rows.length === 0) return this.heartbeat();
+    if (rows.length === 0) {
+      // Nothing older than the sweep's margin is left: whatever was announced before it has been applied.
+      this.confirmations.caughtUp(since - 1000);
+      return this.heartbeat();
+    }
     this.counters.swept += rows.length;
     await this.applyAndDelete(rows);
   }
@@ -180,12 +191,19 @@ export class InvalidationOutbox implements OnModuleInit, OnApplicationBootstrap,
     this.catchingUp ??= this.gate
       .closedDuring(async () => {
         this.counters.catchUps += 1;
-        const [last] = (await this.query<{ id: string | null }>(`SELECT max(id) AS id FROM ${OUTBOX_TABLE}`, [])) ?? [];
-        if (last?.id === null || last?.id === undefined) return;
-        while (!this.stopped && this.target.writable) {
-          const rows = await this.pending(0, last.id);
-          if (rows === null || rows.length === 0 || !(await this.applyAndDelete(rows))) return;
+        const since = Date.now();
+        // The read connection is back; the write connection, which applies, may take a moment more.
+        for (let waited = 0; !this.target.writable && !this.stopped && waited < WRITER_WAIT_MS; waited += 20) {
+          await sleep(20);
         }
+        const [last] = (await this.query<{ id: string | null }>(`SELECT max(id) AS id FROM ${OUTBOX_TABLE}`, [])) ?? [];
+        if (last === undefined) return;
+        while (last.id !== null && !this.stopped && this.target.writable) {
+          const rows = await this.pending(0, last.id);
+          if (rows === null || !(rows.length === 0 || (await this.applyAndDelete(rows)))) return;
+          if (rows.length === 0) break;
+        }
+        if (this.target.writable) this.confirmations.caughtUp(since);
       })
       .finally(() => (this.catchingUp = undefined));
     return this.catchingUp;

@@ -91,6 +91,7 @@ export class RecordCache {
    */
   async lookup<T extends CacheableRecord>(id: number, { withTtl = false } = {}): Promise<CacheLookup<T>> {
     if (!this.available || (!this.gate.open && !(await this.gate.opened()))) return UNAVAILABLE;
+    if (this.confirmations.isUnapplied(id)) return UNAVAILABLE;
     if (this.owed.any && !(await this.readable(id))) return UNAVAILABLE;
     try {
       const key = this.keys.entry(id);
@@ -362,6 +363,7 @@ export class RecordCache {
   }
 
   private appliedHereUpTo(id: number, version: number): void {
+    this.confirmations.applied(id, version);
     this.appliedHere.delete(id);
     this.appliedHere.set(id, version);
     if (this.appliedHere.size > APPLIED_HERE_LIMIT) this.appliedHere.delete(this.appliedHere.keys().next().value!);

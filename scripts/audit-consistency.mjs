@@ -1,0 +1,408 @@
+#!/usr/bin/env node
+// `npm run audit:consistency -- --app <pattern> [--url <u1,u2,...>] [--instances N] [--seconds S]
+//   [--faults partition,redis-restart] [--keys K] [--readers R] [--no-build]`
+//
+// The project's own consistency checker. It runs a randomized concurrent history against several instances of
+// one pattern app (one writer per key, several readers, a few hot keys), reads each answer's version from its
+// ETag, and checks the rule: a read that starts after a write was acknowledged returns that write or a later
+// one. It reports stale reads within one instance (the write and the read went through the same instance; the
+// exit code is 1 if there is any) and across instances (with how stale, in ms past the acknowledgement), and,
+// for write-behind, whether Postgres ends at the last acknowledged version of every key.
+//
+// Without --url it starts everything itself: its own redis-server (AOF, fsync always) on a free port, and N
+// instances of the built app, each reaching Redis through its own TCP proxy, on a fresh schema of the shared
+// Postgres. Faults: `partition` cuts instance 1 off from Redis (not from Postgres) for a quarter of the run;
+// `redis-restart` shuts Redis down and starts it again from its AOF. With --url (a running deployment) it
+// injects no faults. `--app all` audits the five patterns one after the other.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { build, builtApp, ServerProcess } from './lib/server-process.mjs';
+
+const PATTERNS = ['cache-aside', 'read-through', 'write-through', 'write-behind', 'refresh-ahead'];
+const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@localhost:5432/caching_patterns';
+const REQUEST_TIMEOUT_MS = 5000;
+
+const { values: args } = parseArgs({
+  options: {
+    app: { type: 'string', default: 'cache-aside' },
+    url: { type: 'string' },
+    instances: { type: 'string', default: '3' },
+    seconds: { type: 'string', default: '20' },
+    faults: { type: 'string', default: '' },
+    keys: { type: 'string', default: '6' },
+    readers: { type: 'string', default: '6' },
+    schema: { type: 'string' },
+    'no-build': { type: 'boolean', default: false },
+  },
+});
+
+const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
+const random = (n) => Math.floor(Math.random() * n);
+
+const freePort = () =>
+  new Promise((done, fail) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => done(port));
+    });
+    server.on('error', fail);
+  });
+
+/** A TCP proxy that can be cut (open connections destroyed, new ones refused) and restored. */
+class Proxy {
+  constructor(targetPort) {
+    this.targetPort = targetPort;
+    this.sockets = new Set();
+    this.cut = false;
+    this.server = createServer((client) => {
+      if (this.cut) return client.destroy();
+      const upstream = connect(this.targetPort, '127.0.0.1');
+      for (const socket of [client, upstream]) {
+        this.sockets.add(socket);
+        socket.on('close', () => this.sockets.delete(socket));
+        socket.on('error', () => socket.destroy());
+      }
+      client.pipe(upstream).pipe(client);
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+    });
+  }
+
+  async listen() {
+    this.port = await freePort();
+    await new Promise((done) => this.server.listen(this.port, '127.0.0.1', done));
+  }
+
+  disconnect() {
+    this.cut = true;
+    for (const socket of this.sockets) socket.destroy();
+  }
+
+  restore() {
+    this.cut = false;
+  }
+
+  close() {
+    this.disconnect();
+    return new Promise((done) => this.server.close(done));
+  }
+}
+
+/** A private redis-server with its AOF in a temporary folder; restartable on the same port. */
+class PrivateRedis {
+  async start() {
+    this.port ??= await freePort();
+    this.dir ??= mkdtempSync(join(tmpdir(), 'audit-redis-'));
+    this.child = spawn(
+      'redis-server',
+      [
+        '--port',
+        String(this.port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        this.dir,
+        '--save',
+        '',
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        'always',
+      ],
+      { stdio: 'ignore' },
+    );
+    this.exited = new Promise((done) => this.child.once('exit', done));
+    for (let tries = 0; tries < 100; tries += 1) {
+      if (await this.answers()) return;
+      await sleep(50);
+    }
+    throw new Error('redis-server did not start');
+  }
+
+  answers() {
+    return new Promise((done) => {
+      const socket = connect(this.port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.write('PING\r\n');
+        socket.once('data', (data) => {
+          socket.destroy();
+          done(data.toString().startsWith('+PONG'));
+        });
+      });
+      socket.once('error', () => done(false));
+    });
+  }
+
+  /** SIGTERM: Redis writes what it has and exits; the AOF keeps every acknowledged write (fsync always). */
+  async stop() {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    this.child.kill('SIGTERM');
+    await this.exited;
+  }
+
+  async remove() {
+    await this.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+async function request(base, method, path, body) {
+  const started = performance.now();
+  try {
+    const response = await fetch(`${base}${path}`, {
+      method,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    });
+    const text = await response.text();
+    const etag = response.headers.get('etag');
+    return {
+      status: response.status,
+      body: text === '' ? null : JSON.parse(text),
+      version: etag === null ? null : Number(JSON.parse(etag)),
+      started,
+      ended: performance.now(),
+    };
+  } catch {
+    return { status: 0, body: null, version: null, started, ended: performance.now() };
+  }
+}
+
+function percentile(sorted, p) {
+  if (sorted.length === 0) return null;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+const ms = (value) => (value === null ? '–' : `${value.toFixed(1)}`);
+
+/** Starts what the audit needs without --url; returns the instances' URLs and how to inject faults and clean up. */
+async function deploy(app, instances) {
+  const redis = new PrivateRedis();
+  await redis.start();
+  const schema = `audit_${app.replace(/-/g, '_')}_${process.pid}`;
+  const proxies = [];
+  const servers = [];
+  for (let index = 0; index < instances; index += 1) {
+    const proxy = new Proxy(redis.port);
+    await proxy.listen();
+    proxies.push(proxy);
+    servers.push(
+      new ServerProcess(builtApp(app), {
+        port: await freePort(),
+        env: {
+          HOST: '127.0.0.1',
+          DATABASE_URL,
+          DATABASE_SCHEMA: schema,
+          REDIS_URL: `redis://127.0.0.1:${proxy.port}`,
+          REDIS_CLUSTER_NODES: '',
+          REDIS_KEY_PREFIX: `${schema}:`,
+          LOG_LEVEL: 'error',
+          NO_COLOR: '1',
+        },
+      }),
+    );
+  }
+  await Promise.all(servers.map((server) => server.waitFor('/health', { ready: (status) => status === 200 })));
+  return {
+    urls: servers.map((server) => server.url),
+    schema,
+    redis,
+    proxies,
+    async tearDown() {
+      await Promise.all(servers.map((server) => server.stop()));
+      for (const proxy of proxies) await proxy.close();
+      await redis.remove();
+      const db = new pg.Client({ connectionString: DATABASE_URL });
+      await db.connect();
+      await db.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await db.end();
+    },
+  };
+}
+
+/** The faults, spread over the run: `done` when all are over, a line each for the report, the partition's window. */
+function scheduleFaults(faults, deployment, seconds, t0) {
+  const timeline = [];
+  const runs = [];
+  const result = { timeline };
+  const at = (fraction) => sleep(Math.max(0, t0 + fraction * seconds * 1000 - performance.now()));
+  if (faults.includes('partition')) {
+    runs.push(
+      (async () => {
+        await at(0.2);
+        const from = performance.now();
+        deployment.proxies[0].disconnect();
+        await at(0.45);
+        deployment.proxies[0].restore();
+        result.partition = { from, to: performance.now() };
+        timeline.push(
+          `partition: instance 1 cut off from Redis ${ms((from - t0) / 1000)}–${ms((performance.now() - t0) / 1000)} s`,
+        );
+      })(),
+    );
+  }
+  if (faults.includes('redis-restart')) {
+    runs.push(
+      (async () => {
+        await at(0.6);
+        const from = performance.now();
+        await deployment.redis.stop();
+        await sleep(500);
+        await deployment.redis.start();
+        timeline.push(
+          `redis-restart: at ${ms((from - t0) / 1000)} s, down ${ms(performance.now() - from)} ms, back from its AOF`,
+        );
+      })(),
+    );
+  }
+  result.done = Promise.all(runs);
+  return result;
+}
+
+async function audit(app) {
+  const seconds = Number(args.seconds);
+  const keyCount = Number(args.keys);
+  const readerCount = Number(args.readers);
+  const faults = args.faults.split(',').filter(Boolean);
+  for (const fault of faults) {
+    if (!['partition', 'redis-restart'].includes(fault)) throw new Error(`unknown fault: ${fault}`);
+  }
+  if (args.url !== undefined && faults.length > 0)
+    throw new Error('--faults needs the audit to start the apps: drop --url');
+  const deployment =
+    args.url === undefined
+      ? await deploy(app, Number(args.instances))
+      : { urls: args.url.split(','), schema: args.schema ?? app.replace(/-/g, '_'), tearDown: async () => {} };
+  const { urls } = deployment;
+  try {
+    // The hot keys, made through the first instance.
+    const keys = [];
+    for (let index = 0; index < keyCount; index += 1) {
+      const created = await request(urls[0], 'POST', '/users', {
+        name: 'audit',
+        email: `audit-${process.pid}-${Date.now()}-${index}@example.test`,
+        age: 30,
+      });
+      if (created.status !== 201) throw new Error(`could not create a user: ${created.status}`);
+      keys.push({ id: created.body.id, writes: [{ version: created.version, ended: created.ended, instance: 0 }] });
+    }
+    const writes = [];
+    const reads = [];
+    const t0 = performance.now();
+    const deadline = t0 + seconds * 1000;
+    const faultRun = deployment.proxies === undefined ? null : scheduleFaults(faults, deployment, seconds, t0);
+    const writer = async (key) => {
+      for (let n = 1; performance.now() < deadline; n += 1) {
+        const instance = random(urls.length);
+        const answer = await request(urls[instance], 'PATCH', `/users/${key.id}`, { name: `write ${n}` });
+        const write = { key: key.id, instance, ...answer, acknowledged: answer.status === 200 };
+        writes.push(write);
+        if (write.acknowledged) key.writes.push({ version: answer.version, ended: answer.ended, instance });
+        await sleep(5 + random(20));
+      }
+    };
+    const reader = async () => {
+      while (performance.now() < deadline) {
+        const key = keys[random(keys.length)];
+        const instance = random(urls.length);
+        reads.push({ key, instance, ...(await request(urls[instance], 'GET', `/users/${key.id}`)) });
+      }
+    };
+    await Promise.all([...keys.map(writer), ...Array.from({ length: readerCount }, reader)]);
+    await faultRun?.done;
+
+    // Every read that answered: was a newer write acknowledged before it started?
+    let sameInstance = 0;
+    let crossInstance = 0;
+    let missing = 0;
+    const staleness = [];
+    for (const read of reads) {
+      if (read.status === 404) missing += 1;
+      if (read.status !== 200 || read.version === null) continue;
+      const newer = read.key.writes.filter((write) => write.ended < read.started && write.version > read.version);
+      if (newer.length === 0) continue;
+      if (newer.some((write) => write.instance === read.instance)) sameInstance += 1;
+      else {
+        crossInstance += 1;
+        staleness.push(read.started - Math.min(...newer.map((write) => write.ended)));
+      }
+    }
+    staleness.sort((a, b) => a - b);
+    const answered = reads.filter((read) => read.status === 200).length;
+    const acknowledged = writes.filter((write) => write.acknowledged).length;
+    const report = [
+      `audit: ${app}, ${urls.length} instance(s), ${seconds} s, faults: ${faults.join(', ') || 'none'}`,
+      ...(faultRun?.timeline ?? []).map((line) => `  ${line}`),
+      `  reads: ${reads.length} (200: ${answered}, other: ${reads.length - answered - missing}, 404: ${missing})`,
+      `  writes: ${writes.length} (acknowledged: ${acknowledged}, not: ${writes.length - acknowledged})`,
+      `  stale reads after acknowledgement: ${sameInstance + crossInstance} (same instance: ${sameInstance}, cross-instance: ${crossInstance})`,
+      `  cross-instance staleness, ms past the acknowledgement: p50 ${ms(percentile(staleness, 50))}, p99 ${ms(percentile(staleness, 99))}, max ${ms(percentile(staleness, 100))}`,
+    ];
+    if (faultRun?.partition !== undefined) {
+      const { from, to } = faultRun.partition;
+      const cut = writes
+        .filter((write) => write.acknowledged && write.instance === 0 && write.started >= from && write.started < to)
+        .map((write) => write.ended - write.started)
+        .sort((a, b) => a - b);
+      report.push(
+        `  writes through instance 1 while it was cut off: ${cut.length}, answer time ms: p50 ${ms(percentile(cut, 50))}, p99 ${ms(percentile(cut, 99))}, max ${ms(percentile(cut, 100))}`,
+      );
+    }
+    let lost = 0;
+    if (app === 'write-behind') {
+      lost = await checkFlushed(urls[0], deployment.schema, keys, writes);
+      report.push(
+        `  Postgres after the flush: ${keys.length - lost} of ${keys.length} keys at their last acknowledged version (or a later unacknowledged one)`,
+      );
+    }
+    console.log(report.join('\n'));
+    return sameInstance === 0 && missing === 0 && lost === 0;
+  } finally {
+    await deployment.tearDown();
+  }
+}
+
+/** Write-behind: waits for the flush, then compares each key's row with its last acknowledged version. */
+async function checkFlushed(url, schema, keys, writes) {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const stats = await request(url, 'GET', '/stats');
+    if (stats.status === 200 && stats.body.pendingWrites === 0) break;
+    await sleep(250);
+  }
+  const db = new pg.Client({ connectionString: DATABASE_URL, options: `-c search_path=${schema}` });
+  await db.connect();
+  try {
+    const { rows } = await db.query('SELECT id, version FROM users WHERE id = ANY($1::int[])', [
+      keys.map((key) => key.id),
+    ]);
+    const inPostgres = new Map(rows.map((row) => [row.id, row.version]));
+    let lost = 0;
+    for (const key of keys) {
+      const last = Math.max(...key.writes.map((write) => write.version));
+      const unknown = writes.some((write) => write.key === key.id && !write.acknowledged);
+      const version = inPostgres.get(key.id);
+      if (!(version === last || (unknown && version > last))) {
+        lost += 1;
+        console.log(`  key ${key.id}: Postgres at version ${version}, last acknowledged ${last}`);
+      }
+    }
+    return lost;
+  } finally {
+    await db.end();
+  }
+}
+
+const apps = args.app === 'all' ? PATTERNS : [args.app];
+for (const app of apps)
+  if (!PATTERNS.includes(app)) throw new Error(`--app must be one of ${PATTERNS.join(', ')} or all`);
+if (args.url === undefined && !args['no-build']) build();
+let ok = true;
+for (const app of apps) ok = (await audit(app)) && ok;
+process.exit(ok ? 0 : 1);
