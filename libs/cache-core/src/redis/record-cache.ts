@@ -46,6 +46,8 @@ export class RecordCache {
   private tokenSequence = 0;
   private readonly owed: OwedInvalidations<number>;
   private readonly appliedHere = new Map<number, number>();
+  /** Fills this instance makes under a lease it holds; its own readers that miss wait for them. */
+  private readonly localFills = new Map<number, { lease: string; done: Promise<void>; end: () => void }>();
   private draining?: Promise<void>;
 
   constructor(
@@ -146,6 +148,19 @@ export class RecordCache {
   ): Promise<boolean> {
     if (lease === null) return false;
     try {
+      return await this.fillUnderLease(id, value, lease, ttlMs);
+    } finally {
+      this.filled(id, lease);
+    }
+  }
+
+  private async fillUnderLease<T extends CacheableRecord>(
+    id: number,
+    value: T | null,
+    lease: string,
+    ttlMs: number,
+  ): Promise<boolean> {
+    try {
       const stored = await this.redis.read((redis) =>
         redis.fillIfLeased(this.keys.entry(id), this.keys.lease(id), lease, JSON.stringify(value), ttlMs),
       );
@@ -175,6 +190,8 @@ export class RecordCache {
     } catch (error) {
       this.failed(error);
       return false;
+    } finally {
+      this.filled(id, lease);
     }
   }
 
@@ -338,7 +355,20 @@ export class RecordCache {
       redis.leaseOrEntry(this.keys.entry(id), this.keys.lease(id), lease, this.config.leaseTtlMs),
     );
     if (found === 'hit') return { kind: 'hit', value: JSON.parse(entry!) as T | null };
-    return found === 'lease' ? { kind: 'miss', lease } : HELD;
+    if (found !== 'lease') return HELD;
+    let end: () => void = () => undefined;
+    const done = new Promise<void>((resolve) => (end = resolve));
+    this.localFills.get(id)?.end();
+    this.localFills.set(id, { lease, done, end });
+    return { kind: 'miss', lease };
+  }
+
+  /** The fill (or release) under `lease` is over: this instance's readers waiting for it look again. */
+  private filled(id: number, lease: string): void {
+    const fill = this.localFills.get(id);
+    if (fill?.lease !== lease) return;
+    this.localFills.delete(id);
+    fill.end();
   }
 
   /**
@@ -348,6 +378,18 @@ export class RecordCache {
    */
   private async awaitFill<T extends CacheableRecord>(id: number): Promise<CacheLookup<T>> {
     const deadline = Date.now() + this.config.leaseWaitMs;
+    const local = this.localFills.get(id);
+    if (local !== undefined) {
+      // The lease holder is this instance: wait for its fill to end rather than poll, then look again.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        local.done,
+        new Promise((resolve) => (timer = setTimeout(resolve, this.config.leaseWaitMs))),
+      ]);
+      clearTimeout(timer);
+      const found = await this.leaseOrEntry<T>(id);
+      if (found !== HELD) return found;
+    }
     for (let delay = 5; Date.now() + delay <= deadline; delay = Math.min(2 * delay, 50)) {
       await sleep(delay);
       const found = await this.leaseOrEntry<T>(id);

@@ -2,25 +2,19 @@ import type { IdempotencyClaim, StoredOutcome, WriteOptions } from '@app/common'
 import { type CacheableRecord, type CacheRead, CacheStrategy } from '../cache-strategy';
 import type { RecordStore } from '../record-store';
 import type { CacheLookup, RecordCache } from '../redis/record-cache';
-import { SingleFlight } from '../single-flight';
 import type { CacheStats } from '../stats/cache-stats';
 
-/**
- * A read as a strategy's `read` returns it. `settled: false` marks a load from Postgres that may be older than a
- * write made meanwhile through another instance (the fill lost its lease, or never had it); callers that joined
- * that load late read again rather than take it.
- */
-export type StrategyRead<T> = CacheRead<T> & { settled?: boolean };
+/** A read as a strategy's `read` returns it. */
+export type StrategyRead<T> = CacheRead<T>;
 
 /**
  * What the record strategies share, with cache-aside's behaviour as the default: reads look in Redis, load
- * from Postgres on a miss and fill under a lease; writes go to Postgres and then invalidate. Every read goes
- * through a per-key single flight; after each write the in-flight read is forgotten, so a read that starts
- * after the write is acknowledged never joins a load that may have read the old row.
+ * from Postgres on a miss and fill under a lease; writes go to Postgres and then invalidate. Every read asks
+ * Redis itself, after it started: a read never shares another read's answer, which may predate a write
+ * acknowledged in between (on any instance). Concurrent misses still reach Postgres once, through the lease
+ * (see `RecordCache.lookup`).
  */
 export abstract class BaseRecordStrategy<T extends CacheableRecord, C, U> extends CacheStrategy<T, C, U> {
-  private readonly reads = new SingleFlight<StrategyRead<T>>();
-
   constructor(
     protected readonly cache: RecordCache,
     protected readonly store: RecordStore<T, C, U>,
@@ -30,8 +24,7 @@ export abstract class BaseRecordStrategy<T extends CacheableRecord, C, U> extend
   }
 
   async get(id: number): Promise<CacheRead<T>> {
-    const { value: shared, joined } = await this.reads.join(String(id), () => this.read(id));
-    const read = joined && shared.settled === false ? await this.read(id) : shared;
+    const read = await this.read(id);
     this.stats.countRead(read.outcome);
     return { value: read.value, outcome: read.outcome };
   }
@@ -40,7 +33,6 @@ export abstract class BaseRecordStrategy<T extends CacheableRecord, C, U> extend
     const created = await this.store.insert(input, options);
     this.stats.countDbWrite();
     await this.cache.invalidate(created.id, created.version);
-    this.written(created.id);
     return created;
   }
 
@@ -48,7 +40,6 @@ export abstract class BaseRecordStrategy<T extends CacheableRecord, C, U> extend
     const updated = await this.store.update(id, changes, options);
     this.stats.countDbWrite();
     await this.cache.invalidate(id, updated.version);
-    this.written(id);
     return updated;
   }
 
@@ -56,21 +47,21 @@ export abstract class BaseRecordStrategy<T extends CacheableRecord, C, U> extend
     await this.store.delete(id, options);
     this.stats.countDbWrite();
     await this.cache.invalidate(id);
-    this.written(id);
   }
 
   storedOutcome(claim: IdempotencyClaim): Promise<StoredOutcome | null> {
     return this.store.storedOutcome(claim);
   }
 
-  /** One read of `id`; runs at most once at a time per key. */
+  /** One read of `id`. */
   protected async read(id: number): Promise<StrategyRead<T>> {
     const cached = await this.cache.lookup<T>(id);
     if (cached.kind === 'hit') return { value: cached.value, outcome: 'HIT' };
     const row = await this.loadOnMiss(id, cached, () => this.store.findById(id));
     this.stats.countDbRead();
     if (cached.kind !== 'miss') return { value: row, outcome: 'BYPASS' };
-    return { value: row, outcome: 'MISS', settled: await this.cache.settle(id, cached.lease, row ?? undefined) };
+    await this.cache.settle(id, cached.lease, row ?? undefined);
+    return { value: row, outcome: 'MISS' };
   }
 
   /** Loads after a miss; if the load fails, the miss's lease is let go for the next reader. */
@@ -81,10 +72,5 @@ export abstract class BaseRecordStrategy<T extends CacheableRecord, C, U> extend
       if (cached.kind === 'miss') void this.cache.settle(id, cached.lease);
       throw error;
     }
-  }
-
-  /** Call once a write of `id` is in Postgres and the cache has been told. */
-  protected written(id: number): void {
-    this.reads.forget(String(id));
   }
 }

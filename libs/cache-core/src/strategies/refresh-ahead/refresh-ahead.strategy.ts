@@ -127,7 +127,8 @@ export class RefreshAheadStrategy<T extends CacheableRecord, C, U> extends Write
     }
     const row = await this.loadOnMiss(id, cached, () => this.load(id));
     if (cached.kind !== 'miss') return { value: row, outcome: 'BYPASS' };
-    return { value: row, outcome: 'MISS', settled: await this.cache.settle(id, cached.lease, row ?? undefined) };
+    await this.cache.settle(id, cached.lease, row ?? undefined);
+    return { value: row, outcome: 'MISS' };
   }
 
   private async sweepHotKeys(): Promise<SweepResult> {

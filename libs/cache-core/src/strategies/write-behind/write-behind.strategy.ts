@@ -143,7 +143,8 @@ export class WriteBehindStrategy<T extends CacheableRecord, C, U>
     }
     const row = await this.loadOnMiss(id, cached, () => this.store.findById(id));
     this.stats.countDbRead();
-    return { value: row, outcome: 'MISS', settled: await this.cache.settle(id, cached.lease, row ?? undefined) };
+    await this.cache.settle(id, cached.lease, row ?? undefined);
+    return { value: row, outcome: 'MISS' };
   }
 
   /**
@@ -232,7 +233,6 @@ export class WriteBehindStrategy<T extends CacheableRecord, C, U>
     // Another change won: the caller reads the new current state (a 412 there if If-Match no longer holds).
     if (result === 'retry') return false;
     this.stats.countCacheWrite();
-    this.written(id);
     this.trigger.soon();
     return true;
   }
