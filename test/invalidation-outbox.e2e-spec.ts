@@ -5,6 +5,7 @@ import { READ_THROUGH } from '../apps/read-through/src/app.module';
 import { REFRESH_AHEAD } from '../apps/refresh-ahead/src/app.module';
 import { WRITE_THROUGH } from '../apps/write-through/src/app.module';
 import { AppProcess } from './support/app-process';
+import { rawGet, startBlogTestApp } from './support/blog-app';
 import { deleteKeys } from './support/redis-client';
 import { DIRECT_REDIS_URL, proxyInFront, type TcpProxy } from './support/tcp-proxy';
 import { entryKey, newUser, nextUserId, startTestApp, type TestApp, uniqueName } from './support/test-app';
@@ -108,6 +109,12 @@ describe.each([CACHE_ASIDE, READ_THROUGH, WRITE_THROUGH, REFRESH_AHEAD])(
         expect([null, updated.version]).toContain(await cachedVersion(b, user.id));
         expect(answeredMs).toBeLessThan(5000);
         await waitFor(async () => (await outboxRows(b)) === 0);
+        // What /stats says of it: A waited for a peer's confirmation, B applied A's change.
+        const outboxOf = async (t: TestApp): Promise<Record<string, unknown>> =>
+          (await t.stats()).outbox as Record<string, unknown>;
+        expect(await outboxOf(a)).toMatchObject({ listening: true, unapplied: 0 });
+        expect((await outboxOf(a)).confirmedByPeers).toBeGreaterThanOrEqual(1);
+        expect((await outboxOf(b)).applied).toBeGreaterThanOrEqual(1);
       });
 
       it('a delete and a create through A are seen through B at once, cached absence included', async () => {
@@ -186,5 +193,47 @@ describe('cache-aside with the outbox off (the control: what the outbox fixes)',
     proxy.restore();
     // With the outbox off, its rows are pruned unapplied, so the table does not grow.
     await waitFor(async () => (await outboxRows(b)) === 0);
+  });
+});
+
+describe('blog: a post written through an instance cut off from Redis', () => {
+  it('is seen through another instance at once: the post, its page and the full list', async () => {
+    const b = await startBlogTestApp({
+      env: { REDIS_URL: DIRECT_REDIS_URL, BLOG_SEED_POSTS: '1200', OUTBOX_SWEEP_MS: '200' },
+    });
+    const { proxy, url } = await proxyInFront(DIRECT_REDIS_URL, 6379);
+    const a = await startBlogTestApp({
+      env: {
+        REDIS_URL: url,
+        DATABASE_SCHEMA: b.schema,
+        REDIS_KEY_PREFIX: b.prefix,
+        BLOG_SEED_POSTS: '1200',
+        OUTBOX_SWEEP_MS: '200',
+      },
+      cleanUp: false,
+      directRedisUrl: DIRECT_REDIS_URL,
+    });
+    try {
+      for (let round = 0; round < 2; round += 1) {
+        await b.http().get('/posts/5').expect(200);
+        await b.http().get('/posts?limit=10').expect(200);
+        expect((await rawGet(`${b.url}/posts`)).status).toBe(200);
+      }
+      expect((await rawGet(`${b.url}/posts`)).headers['x-cache']).toBe('HIT');
+      await waitFor(() => Promise.resolve(a.app.get(ChangeConfirmations).peerReachesRedis), 10_000);
+      proxy.disconnect();
+      await a.http().put('/posts/5').send({ title: 'Written through A' }).expect(200);
+      expect((await b.http().get('/posts/5').expect(200)).body).toMatchObject({ title: 'Written through A' });
+      const page = (await b.http().get('/posts?limit=10').expect(200)).body as { id: number; title: string }[];
+      expect(page.find((post) => post.id === 5)?.title).toBe('Written through A');
+      const list = JSON.parse((await rawGet(`${b.url}/posts`)).body.toString()) as { id: number; title: string }[];
+      expect(list).toHaveLength(1200);
+      expect(list[4]).toMatchObject({ id: 5, title: 'Written through A' });
+    } finally {
+      proxy.restore();
+      await a.close();
+      await proxy.close();
+      await b.close();
+    }
   });
 });

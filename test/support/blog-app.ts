@@ -30,7 +30,14 @@ export const POSTS_AS_JSON = `SELECT id, title, content, author,
   FROM posts ORDER BY id`;
 
 export async function startBlogTestApp(
-  options: { adapter?: AdapterName; env?: Record<string, string> } = {},
+  options: {
+    adapter?: AdapterName;
+    env?: Record<string, string>;
+    /** False for another instance of a blog already started: its close leaves the shared schema and keys alone. */
+    cleanUp?: boolean;
+    /** Where the assertion client connects when the app's Redis URL goes through a proxy the test cuts. */
+    directRedisUrl?: string;
+  } = {},
 ): Promise<BlogTestApp> {
   const name = uniqueName('blog');
   const config = loadAppConfig({
@@ -50,7 +57,10 @@ export async function startBlogTestApp(
   const app = await createApp(BLOG, config);
   await app.listen(0, '127.0.0.1');
   const address = (app.getHttpServer() as Server).address() as AddressInfo;
-  const redis = directRedis(config.REDIS_URL, config.REDIS_CLUSTER_NODES !== undefined);
+  const redis = directRedis(
+    options.directRedisUrl ?? config.REDIS_URL,
+    options.directRedisUrl === undefined && config.REDIS_CLUSTER_NODES !== undefined,
+  );
   const db = new Client({ connectionString: config.DATABASE_URL, options: `-c search_path=${schema}` });
   await db.connect();
   return {
@@ -64,9 +74,9 @@ export async function startBlogTestApp(
     http: () => request(app.getHttpServer()),
     close: async () => {
       await app.close();
-      await db.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      if (options.cleanUp !== false) await db.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
       await db.end();
-      await deleteKeys(redis, `${keyPrefix}*`).catch(() => undefined);
+      if (options.cleanUp !== false) await deleteKeys(redis, `${keyPrefix}*`).catch(() => undefined);
       redis.disconnect();
     },
   };

@@ -1,4 +1,4 @@
-import { CacheStats, CacheStrategy, StatsBoard } from '@app/cache-core';
+import { CacheStats, CacheStrategy, InvalidationOutbox, StatsBoard } from '@app/cache-core';
 import { AppIdentity, CacheUnavailableError } from '@app/common';
 import { Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
@@ -36,11 +36,17 @@ export class InstanceStats implements OnApplicationBootstrap, OnApplicationShutd
     private readonly stats: CacheStats,
     private readonly board: StatsBoard,
     private readonly identity: AppIdentity,
+    private readonly outbox: InvalidationOutbox,
   ) {}
 
   /** Counters of this process since it started, and latency percentiles over its last 10,000 reads and writes. */
   async local(): Promise<Record<string, unknown>> {
-    return { pattern: this.strategy.pattern, ...this.stats.snapshot(), ...(await this.strategy.statsExtras()) };
+    return {
+      pattern: this.strategy.pattern,
+      ...this.stats.snapshot(),
+      ...(await this.strategy.statsExtras()),
+      outbox: this.outbox.snapshot(),
+    };
   }
 
   /** The additive counters summed over every live instance, and each instance's own counters. */

@@ -1,4 +1,4 @@
-import { CacheStats, CacheStrategy } from '@app/cache-core';
+import { CacheStats, CacheStrategy, InvalidationOutbox } from '@app/cache-core';
 import { Controller, Get } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import { PostsService } from '../posts.service';
@@ -10,6 +10,7 @@ export class BlogStatsController {
     private readonly strategy: CacheStrategy,
     private readonly stats: CacheStats,
     private readonly posts: PostsService,
+    private readonly outbox: InvalidationOutbox,
   ) {}
 
   /**
@@ -24,6 +25,7 @@ export class BlogStatsController {
       pattern: this.strategy.pattern,
       ...this.stats.snapshot(),
       list: this.posts.listStats(),
+      outbox: this.outbox.snapshot(),
       memory: {
         rssBytes: memory.rss,
         heapUsedBytes: memory.heapUsed,
