@@ -165,11 +165,14 @@ async function request(base, method, path, body) {
     return {
       status: response.status,
       body: text === '' ? null : JSON.parse(text),
-      version: etag === null ? null : Number(JSON.parse(etag)),
+      // A record's ETag is its version ("7"); other answers may carry Express's weak body hash.
+      version: /^"\d+"$/.test(etag ?? '') ? Number(etag.slice(1, -1)) : null,
       started,
       ended: performance.now(),
     };
-  } catch {
+  } catch (error) {
+    if (process.env.AUDIT_DEBUG)
+      console.log(method, path, Math.round(performance.now() - started), error.cause?.code ?? error.name);
     return { status: 0, body: null, version: null, started, ended: performance.now() };
   }
 }
@@ -177,6 +180,16 @@ async function request(base, method, path, body) {
 function percentile(sorted, p) {
   if (sorted.length === 0) return null;
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+/** `200: 950, 503: 12, no answer: 1`: how a set of requests was answered. */
+function byStatus(requests) {
+  const counts = new Map();
+  for (const { status } of requests) counts.set(status, (counts.get(status) ?? 0) + 1);
+  return [...counts]
+    .sort(([a], [b]) => a - b)
+    .map(([status, count]) => `${status === 0 ? 'no answer' : status}: ${count}`)
+    .join(', ');
 }
 
 const ms = (value) => (value === null ? '–' : `${value.toFixed(1)}`);
@@ -334,13 +347,12 @@ async function audit(app) {
       }
     }
     staleness.sort((a, b) => a - b);
-    const answered = reads.filter((read) => read.status === 200).length;
     const acknowledged = writes.filter((write) => write.acknowledged).length;
     const report = [
       `audit: ${app}, ${urls.length} instance(s), ${seconds} s, faults: ${faults.join(', ') || 'none'}`,
       ...(faultRun?.timeline ?? []).map((line) => `  ${line}`),
-      `  reads: ${reads.length} (200: ${answered}, other: ${reads.length - answered - missing}, 404: ${missing})`,
-      `  writes: ${writes.length} (acknowledged: ${acknowledged}, not: ${writes.length - acknowledged})`,
+      `  reads: ${reads.length} (${byStatus(reads)})`,
+      `  writes: ${writes.length} (${byStatus(writes)}; acknowledged: ${acknowledged})`,
       `  stale reads after acknowledgement: ${sameInstance + crossInstance} (same instance: ${sameInstance}, cross-instance: ${crossInstance})`,
       `  cross-instance staleness, ms past the acknowledgement: p50 ${ms(percentile(staleness, 50))}, p99 ${ms(percentile(staleness, 99))}, max ${ms(percentile(staleness, 100))}`,
     ];

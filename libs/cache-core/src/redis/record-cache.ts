@@ -1,5 +1,5 @@
 import { CacheConfig } from '@app/common';
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import type { CacheableRecord } from '../cache-strategy';
 import type { CommittedChange } from '../outbox/committed-change';
@@ -29,6 +29,12 @@ const REPLAY_BATCH = 500;
 /** How many of this instance's own successful invalidations are remembered, so the outbox need not repeat them. */
 const APPLIED_HERE_LIMIT = 10_000;
 
+/**
+ * Provided (`true`) by a strategy module whose cache holds changes Postgres does not have yet (write-behind):
+ * Postgres never has a newer version than its cache, so changes from the invalidation outbox never hold its reads.
+ */
+export const CACHE_LEADS = Symbol('CACHE_LEADS');
+
 /** A lease someone else holds. */
 const HELD = Symbol('held');
 
@@ -57,6 +63,7 @@ export class RecordCache {
     private readonly stats: CacheStats,
     private readonly gate: ReadGate,
     private readonly confirmations: ChangeConfirmations,
+    @Optional() @Inject(CACHE_LEADS) private readonly leads: boolean = false,
   ) {
     this.owed = new OwedInvalidations((ids) => this.replay(ids), MAX_OWED_INVALIDATIONS);
     redis.onReady(() => void this.drainOwed());
@@ -92,8 +99,10 @@ export class RecordCache {
    * expiry.
    */
   async lookup<T extends CacheableRecord>(id: number, { withTtl = false } = {}): Promise<CacheLookup<T>> {
-    if (!this.available || (!this.gate.open && !(await this.gate.opened()))) return UNAVAILABLE;
-    if (this.confirmations.isUnapplied(id)) return UNAVAILABLE;
+    if (!this.available) return UNAVAILABLE;
+    if (!this.leads && ((!this.gate.open && !(await this.gate.opened())) || this.confirmations.isUnapplied(id))) {
+      return UNAVAILABLE;
+    }
     if (this.owed.any && !(await this.readable(id))) return UNAVAILABLE;
     try {
       const key = this.keys.entry(id);

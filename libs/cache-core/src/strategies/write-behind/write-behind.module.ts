@@ -1,6 +1,7 @@
 import { BullModule } from '@nestjs/bullmq';
 import { Global, Module } from '@nestjs/common';
 import { CacheKeys, ONE_SLOT } from '../../redis/cache-keys';
+import { CACHE_LEADS } from '../../redis/record-cache';
 import { QueueConnection, QueueConnectionModule } from '../../redis/queue-connection';
 import { STRATEGY_EXPORTS, strategyProviders } from '../strategy-providers';
 import { FlushProcessor } from './flush.processor';
@@ -36,7 +37,9 @@ import { WriteBehindStrategy } from './write-behind.strategy';
     FlushProcessor,
     // Accepting a change checks its unique value against every record: all keys in one slot (see CacheKeys).
     { provide: ONE_SLOT, useValue: true },
+    // Redis has changes Postgres has not: what the outbox brings (flushes) is never newer than the cache.
+    { provide: CACHE_LEADS, useValue: true },
   ],
-  exports: [...STRATEGY_EXPORTS, ONE_SLOT],
+  exports: [...STRATEGY_EXPORTS, ONE_SLOT, CACHE_LEADS],
 })
 export class WriteBehindModule {}
