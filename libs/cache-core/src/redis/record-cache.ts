@@ -52,6 +52,8 @@ export class RecordCache {
   private tokenSequence = 0;
   private readonly owed: OwedInvalidations<number>;
   private readonly appliedHere = new Map<number, number>();
+  /** The version each owed invalidation is for, when known: once paid, the outbox need not apply it again. */
+  private readonly owedVersions = new Map<number, number>();
   /** Fills this instance makes under a lease it holds; its own readers that miss wait for them. */
   private readonly localFills = new Map<number, { lease: string; done: Promise<void>; end: () => void }>();
   private draining?: Promise<void>;
@@ -100,10 +102,11 @@ export class RecordCache {
    */
   async lookup<T extends CacheableRecord>(id: number, { withTtl = false } = {}): Promise<CacheLookup<T>> {
     if (!this.available) return UNAVAILABLE;
+    // What this instance owes first: paying it also settles its changes as announced by the outbox.
+    if (this.owed.any && !(await this.readable(id))) return UNAVAILABLE;
     if (!this.leads && ((!this.gate.open && !(await this.gate.opened())) || this.confirmations.isUnapplied(id))) {
       return UNAVAILABLE;
     }
-    if (this.owed.any && !(await this.readable(id))) return UNAVAILABLE;
     try {
       const key = this.keys.entry(id);
       let raw: string | null;
@@ -244,7 +247,7 @@ export class RecordCache {
       try {
         await this.redis.writer.del(this.keys.entry(id), this.keys.lease(id));
         this.stats.countInvalidation();
-        this.owed.settled(id);
+        this.settledOwed(id);
         if (version !== undefined) this.appliedHereUpTo(id, version);
         return;
       } catch (error) {
@@ -265,7 +268,7 @@ export class RecordCache {
           .set(this.keys.tombstone(id), '1', 'PX', this.fullTtlMs)
           .exec();
         this.stats.countInvalidation();
-        this.owed.settled(id);
+        this.settledOwed(id);
         return;
       } catch (error) {
         this.failed(error);
@@ -293,7 +296,7 @@ export class RecordCache {
         ),
       ),
     );
-    for (const change of due) this.owed.settled(change.id);
+    for (const change of due) this.settledOwed(change.id);
     if (due.length > 0) this.stats.countInvalidation();
     return due;
   }
@@ -341,6 +344,7 @@ export class RecordCache {
       } while (cursor !== '0');
     }
     this.owed.forgive();
+    this.owedVersions.clear();
     this.appliedHere.clear();
     return removed;
   }
@@ -410,7 +414,14 @@ export class RecordCache {
   /** An invalidation that could not reach Redis: owed here, and given a moment to be applied by another instance. */
   private async owe(id: number, version: number | undefined, since: number): Promise<void> {
     this.owed.add(id);
+    if (version !== undefined && version > (this.owedVersions.get(id) ?? 0)) this.owedVersions.set(id, version);
     await this.confirmations.wait(id, version, since);
+  }
+
+  /** An invalidation of `id` reached Redis: nothing of it is owed any more. */
+  private settledOwed(id: number): void {
+    this.owed.settled(id);
+    this.owedVersions.delete(id);
   }
 
   private appliedHereUpTo(id: number, version: number): void {
@@ -454,7 +465,11 @@ export class RecordCache {
       const batch = ids.slice(start, start + REPLAY_BATCH);
       // One command per record: an entry and its lease share a slot, different records may not.
       await Promise.all(batch.map((id) => this.redis.reader.del(this.keys.entry(id), this.keys.lease(id))));
-      for (const id of batch) this.owed.settled(id);
+      for (const id of batch) {
+        const version = this.owedVersions.get(id);
+        this.settledOwed(id);
+        if (version !== undefined) this.appliedHereUpTo(id, version);
+      }
       this.stats.countInvalidation();
     }
   }
