@@ -58,10 +58,10 @@ export class PostsService {
     };
   }
 
-  async get(id: number): Promise<{ post: PostRecord; outcome: CacheOutcome }> {
+  async get(id: number): Promise<{ post: PostRecord; outcome: CacheOutcome; tier?: 'near' }> {
     const read = await this.stats.timeRead(() => this.strategy.get(id));
     if (read.value === null) throw new NotFoundError(`Post ${id} not found`);
-    return { post: read.value, outcome: read.outcome };
+    return { post: read.value, outcome: read.outcome, tier: read.tier };
   }
 
   create(input: NewPost, options?: WriteOptions<PostRecord>): Promise<PostRecord> {

@@ -1,5 +1,6 @@
 import { Global, Module } from '@nestjs/common';
 import { AppIdentity, RefreshAheadConfig } from '@app/common';
+import { NearCache } from './near/near-cache';
 import { ChangeConfirmations } from './outbox/change-confirmations';
 import { InvalidationOutbox } from './outbox/invalidation-outbox';
 import { ReadGate } from './outbox/read-gate';
@@ -27,6 +28,7 @@ import { CacheStats } from './stats/cache-stats';
     RedisConnections,
     ReadGate,
     ChangeConfirmations,
+    NearCache,
     InvalidationOutbox,
     {
       provide: CacheKeys,
@@ -44,6 +46,7 @@ import { CacheStats } from './stats/cache-stats';
   ],
   exports: [
     CacheStats,
+    NearCache,
     ReadGate,
     InvalidationOutbox,
     CacheKeys,

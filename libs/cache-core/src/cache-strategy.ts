@@ -18,6 +18,13 @@ export interface CacheRead<T> {
   /** The record, or null when it does not exist. */
   value: T | null;
   outcome: CacheOutcome;
+  /** `near` for a hit answered by the in-process near cache, without asking Redis. */
+  tier?: 'near';
+}
+
+/** The `X-Cache` header of a read: `HIT`, `MISS`, `BYPASS`, or `HIT; tier=near` for a near-cache hit. */
+export function xCache(read: Pick<CacheRead<unknown>, 'outcome' | 'tier'>): string {
+  return read.tier === 'near' ? 'HIT; tier=near' : read.outcome;
 }
 
 /**

@@ -11,6 +11,7 @@ export * from './redis/owed-invalidations';
 export * from './outbox/committed-change';
 export * from './outbox/outbox-schema';
 export * from './outbox/read-gate';
+export * from './near/near-cache';
 export * from './outbox/change-confirmations';
 export * from './outbox/invalidation-outbox';
 export * from './redis/stats-board';

@@ -12,10 +12,10 @@ export class UsersService {
     private readonly stats: CacheStats,
   ) {}
 
-  async get(id: number): Promise<{ user: UserRecord; outcome: CacheOutcome }> {
+  async get(id: number): Promise<{ user: UserRecord; outcome: CacheOutcome; tier?: 'near' }> {
     const read = await this.stats.timeRead(() => this.strategy.get(id));
     if (read.value === null) throw new NotFoundError(userNotFoundMessage(id));
-    return { user: read.value, outcome: read.outcome };
+    return { user: read.value, outcome: read.outcome, tier: read.tier };
   }
 
   create(input: NewUser, options?: WriteOptions<UserRecord>): Promise<UserRecord> {

@@ -1,4 +1,4 @@
-import { CacheStats, CacheStrategy, InvalidationOutbox, StatsBoard } from '@app/cache-core';
+import { CacheStats, CacheStrategy, InvalidationOutbox, NearCache, StatsBoard } from '@app/cache-core';
 import { AppIdentity, CacheUnavailableError } from '@app/common';
 import { Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
@@ -37,6 +37,7 @@ export class InstanceStats implements OnApplicationBootstrap, OnApplicationShutd
     private readonly board: StatsBoard,
     private readonly identity: AppIdentity,
     private readonly outbox: InvalidationOutbox,
+    private readonly near: NearCache,
   ) {}
 
   /** Counters of this process since it started, and latency percentiles over its last 10,000 reads and writes. */
@@ -46,6 +47,7 @@ export class InstanceStats implements OnApplicationBootstrap, OnApplicationShutd
       ...this.stats.snapshot(),
       ...(await this.strategy.statsExtras()),
       outbox: this.outbox.snapshot(),
+      near: this.near.snapshot(),
     };
   }
 

@@ -1,4 +1,4 @@
-import { CacheStats, CacheStrategy, InvalidationOutbox } from '@app/cache-core';
+import { CacheStats, CacheStrategy, InvalidationOutbox, NearCache } from '@app/cache-core';
 import { Controller, Get } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import { PostsService } from '../posts.service';
@@ -11,6 +11,7 @@ export class BlogStatsController {
     private readonly stats: CacheStats,
     private readonly posts: PostsService,
     private readonly outbox: InvalidationOutbox,
+    private readonly near: NearCache,
   ) {}
 
   /**
@@ -26,6 +27,7 @@ export class BlogStatsController {
       ...this.stats.snapshot(),
       list: this.posts.listStats(),
       outbox: this.outbox.snapshot(),
+      near: this.near.snapshot(),
       memory: {
         rssBytes: memory.rss,
         heapUsedBytes: memory.heapUsed,

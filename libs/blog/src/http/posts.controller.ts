@@ -1,3 +1,4 @@
+import { xCache } from '@app/cache-core';
 import {
   ApiConditionalRead,
   ApiConditionalWrite,
@@ -106,14 +107,18 @@ export class PostsController {
   @Get(':id')
   @ApiOkResponse({ type: PostDto })
   @ApiConditionalRead()
-  @ApiHeader({ name: 'X-Cache', description: 'HIT, MISS, or BYPASS when Redis is unavailable' })
+  @ApiHeader({
+    name: 'X-Cache',
+    description: 'HIT, MISS, or BYPASS when Redis is unavailable; `HIT; tier=near` from the near cache',
+  })
   async get(
     @Param('id', ParseIdPipe) id: number,
     @Headers('if-none-match') ifNoneMatch: string | undefined,
     @Res({ passthrough: true }) response: HeaderWriter,
   ): Promise<PostDto | undefined> {
-    const { post, outcome } = await this.posts.get(id);
-    response.header('X-Cache', outcome);
+    const read = await this.posts.get(id);
+    const post = read.post;
+    response.header('X-Cache', xCache(read));
     if (!ifNoneMatchHits(ifNoneMatch, post.version)) return sent(response, post);
     response.header('ETag', etagFor(post.version));
     response.status(304);

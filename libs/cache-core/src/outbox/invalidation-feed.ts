@@ -6,10 +6,14 @@ export interface FeedOptions {
   /** The app's schema, first on the connection's search path. */
   schema: string;
   connectTimeoutMs: number;
+  /** Names the connection in `pg_stat_activity`. */
+  applicationName: string;
   channels: string[];
   onMessage(channel: string, payload: string | undefined): void;
   /** After each (re)connect, once every channel is listened to: what was sent meanwhile was missed. */
   onConnected(): void;
+  /** The connection is gone: notifications sent from now on are missed until `onConnected`. */
+  onLost(): void;
 }
 
 const MIN_RETRY_MS = 250;
@@ -62,7 +66,7 @@ export class InvalidationFeed {
       connectionTimeoutMillis: this.options.connectTimeoutMs,
       keepAlive: true,
       keepAliveInitialDelayMillis: 5000,
-      application_name: 'invalidation-feed',
+      application_name: this.options.applicationName,
       options: `-c search_path=${this.options.schema}`,
     });
     this.client = client;
@@ -90,6 +94,7 @@ export class InvalidationFeed {
     if (this.client !== client) return;
     this.client = undefined;
     this.live = false;
+    this.options.onLost();
     client.removeAllListeners('notification');
     client.on('error', () => undefined);
     void client.end().catch(() => undefined);

@@ -9,6 +9,7 @@ import {
 import { ModuleRef } from '@nestjs/core';
 import { randomBytes } from 'node:crypto';
 import { DataSource } from 'typeorm';
+import { NearCache } from '../near/near-cache';
 import { RecordCache } from '../redis/record-cache';
 import { RedisConnections } from '../redis/redis-connections';
 import { ChangeConfirmations } from './change-confirmations';
@@ -86,16 +87,24 @@ export class InvalidationOutbox implements OnModuleInit, OnApplicationBootstrap,
     private readonly gate: ReadGate,
     private readonly confirmations: ChangeConfirmations,
     private readonly moduleRef: ModuleRef,
+    private readonly near: NearCache,
   ) {
     this.channels = outboxChannels(identity.schema);
-    if (!config.enabled) return;
+    if (!config.enabled) {
+      if (near.configured)
+        this.logger.warn('NEAR_CACHE_MAX_ENTRIES needs the invalidation outbox: the near cache stays off');
+      return;
+    }
     this.feed = new InvalidationFeed({
       url: database.url,
       schema: identity.schema,
       connectTimeoutMs: database.timeoutMs,
+      applicationName: `invalidation-feed ${this.instance}`,
       channels: [this.channels.changes, this.channels.applied],
       onMessage: (channel, payload) => this.received(channel, payload),
-      onConnected: () => void this.catchUp(),
+      // Back: once what was missed meanwhile is applied, the near cache may be used again.
+      onConnected: () => void this.catchUp().then(() => this.feed?.connected && this.near.enable()),
+      onLost: () => this.near.disable(),
     });
     // Redis back (or up for the first time): entries may be older than changes committed while it was away.
     redis.onReady(() => void this.catchUp());
@@ -130,8 +139,8 @@ export class InvalidationOutbox implements OnModuleInit, OnApplicationBootstrap,
     await this.feed?.close();
   }
 
-  snapshot(): Record<string, number | boolean> {
-    return { listening: this.listening, ...this.counters, ...this.confirmations.snapshot() };
+  snapshot(): Record<string, number | boolean | string> {
+    return { instance: this.instance, listening: this.listening, ...this.counters, ...this.confirmations.snapshot() };
   }
 
   private received(channel: string, payload: string | undefined): void {
@@ -139,6 +148,7 @@ export class InvalidationOutbox implements OnModuleInit, OnApplicationBootstrap,
     const change = parseChange(payload);
     if (change === null) return;
     this.counters.notified += 1;
+    this.near.changed(change.id, change.version, change.operation);
     this.confirmations.notified(change.id, change.version);
     this.queue.push(change);
     this.draining ??= this.drain().finally(() => (this.draining = undefined));

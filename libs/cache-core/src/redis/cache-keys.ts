@@ -73,6 +73,11 @@ export class CacheKeys {
     return `${this.entry(id)}:lease`;
   }
 
+  /** The highest version whose invalidation reached Redis, kept a while: a late outbox apply of it is skipped. */
+  invalidated(id: number): string {
+    return `${this.entry(id)}:invalidated`;
+  }
+
   /** Marks a deleted record, so a late write-through or refresh cannot bring it back. */
   tombstone(id: number): string {
     return `${this.entry(id)}:deleted`;

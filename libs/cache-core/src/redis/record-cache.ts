@@ -2,6 +2,7 @@ import { CacheConfig } from '@app/common';
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import type { CacheableRecord } from '../cache-strategy';
+import { NearCache } from '../near/near-cache';
 import type { CommittedChange } from '../outbox/committed-change';
 import { ChangeConfirmations } from '../outbox/change-confirmations';
 import { ReadGate } from '../outbox/read-gate';
@@ -16,7 +17,9 @@ import { RedisConnections } from './redis-connections';
  * `lease: null` when another reader held it for longer than this one would wait: load, but do not fill.
  */
 export type CacheLookup<T> =
-  { kind: 'hit'; value: T | null; ttlMs?: number } | { kind: 'miss'; lease: string | null } | { kind: 'unavailable' };
+  | { kind: 'hit'; value: T | null; ttlMs?: number; tier?: 'near' }
+  | { kind: 'miss'; lease: string | null }
+  | { kind: 'unavailable' };
 
 const UNAVAILABLE = { kind: 'unavailable' } as const;
 
@@ -25,6 +28,9 @@ const MAX_OWED_INVALIDATIONS = 100_000;
 
 /** Invalidations are replayed this many records per command. */
 const REPLAY_BATCH = 500;
+
+/** How long Redis remembers that a version's invalidation was applied (a later outbox apply of it is skipped). */
+const MARKER_TTL_MS = 60_000;
 
 /** How many of this instance's own successful invalidations are remembered, so the outbox need not repeat them. */
 const APPLIED_HERE_LIMIT = 10_000;
@@ -65,6 +71,7 @@ export class RecordCache {
     private readonly stats: CacheStats,
     private readonly gate: ReadGate,
     private readonly confirmations: ChangeConfirmations,
+    private readonly near: NearCache,
     @Optional() @Inject(CACHE_LEADS) private readonly leads: boolean = false,
   ) {
     this.owed = new OwedInvalidations((ids) => this.replay(ids), MAX_OWED_INVALIDATIONS);
@@ -107,6 +114,10 @@ export class RecordCache {
     if (!this.leads && ((!this.gate.open && !(await this.gate.opened())) || this.confirmations.isUnapplied(id))) {
       return UNAVAILABLE;
     }
+    if (this.near.usable && !this.leads) {
+      const near = this.near.get<T>(id);
+      if (near !== undefined) return { kind: 'hit', value: near, tier: 'near' };
+    }
     try {
       const key = this.keys.entry(id);
       let raw: string | null;
@@ -122,7 +133,11 @@ export class RecordCache {
       } else {
         raw = await this.redis.read((redis) => redis.get(key));
       }
-      if (raw !== null) return { kind: 'hit', value: JSON.parse(raw) as T | null, ...(withTtl ? { ttlMs } : {}) };
+      if (raw !== null) {
+        const value = JSON.parse(raw) as T | null;
+        this.nearKeeps(id, value);
+        return { kind: 'hit', value, ...(withTtl ? { ttlMs } : {}) };
+      }
       const found = await this.leaseOrEntry<T>(id);
       return found === HELD ? await this.awaitFill<T>(id) : found;
     } catch (error) {
@@ -176,7 +191,10 @@ export class RecordCache {
       const stored = await this.redis.read((redis) =>
         redis.fillIfLeased(this.keys.entry(id), this.keys.lease(id), lease, JSON.stringify(value), ttlMs),
       );
-      if (stored === 1) this.stats.countCacheWrite();
+      if (stored === 1) {
+        this.stats.countCacheWrite();
+        this.nearKeeps(id, value);
+      }
       return stored === 1;
     } catch (error) {
       this.failed(error);
@@ -215,15 +233,18 @@ export class RecordCache {
   async setIfNewer<T extends CacheableRecord>(value: T, ttlMs = this.ttlMs()): Promise<'stored' | 'older' | 'failed'> {
     const id = value.id;
     const since = Date.now();
+    this.near.changed(id, value.version);
     if (this.writable) {
       try {
         const stored = await this.redis.writer.setIfNewer(
           this.keys.entry(id),
           this.keys.lease(id),
           this.keys.tombstone(id),
+          this.keys.invalidated(id),
           JSON.stringify(value),
           ttlMs,
           value.version,
+          MARKER_TTL_MS,
         );
         if (stored === 1) this.stats.countCacheWrite();
         this.appliedHereUpTo(id, value.version);
@@ -243,9 +264,14 @@ export class RecordCache {
    */
   async invalidate(id: number, version?: number): Promise<void> {
     const since = Date.now();
+    this.near.changed(id, version);
     if (this.writable) {
       try {
-        await this.redis.writer.del(this.keys.entry(id), this.keys.lease(id));
+        if (version === undefined) await this.redis.writer.del(this.keys.entry(id), this.keys.lease(id));
+        else {
+          const keys = [this.keys.entry(id), this.keys.lease(id), this.keys.invalidated(id)] as const;
+          await this.redis.writer.invalidate(...keys, version, MARKER_TTL_MS);
+        }
         this.stats.countInvalidation();
         this.settledOwed(id);
         if (version !== undefined) this.appliedHereUpTo(id, version);
@@ -260,6 +286,7 @@ export class RecordCache {
   /** Invalidates and leaves a tombstone for a cache TTL, so late writes of the deleted record are refused. */
   async markDeleted(id: number): Promise<void> {
     const since = Date.now();
+    this.near.changed(id, undefined, 'D');
     if (this.writable) {
       try {
         await this.redis.writer
@@ -283,6 +310,7 @@ export class RecordCache {
    * returns the others. Throws when Redis fails.
    */
   async applyChanges(changes: CommittedChange[]): Promise<CommittedChange[]> {
+    for (const change of changes) this.near.changed(change.id, change.version, change.operation);
     const due = changes.filter((change) => (this.appliedHere.get(change.id) ?? 0) < change.version);
     await Promise.all(
       due.map((change) =>
@@ -290,9 +318,11 @@ export class RecordCache {
           this.keys.entry(change.id),
           this.keys.lease(change.id),
           this.keys.tombstone(change.id),
+          this.keys.invalidated(change.id),
           change.version,
           change.operation,
           this.fullTtlMs,
+          MARKER_TTL_MS,
         ),
       ),
     );
@@ -344,6 +374,7 @@ export class RecordCache {
       } while (cursor !== '0');
     }
     this.owed.forgive();
+    this.near.clear();
     this.owedVersions.clear();
     this.appliedHere.clear();
     return removed;
@@ -367,7 +398,11 @@ export class RecordCache {
     const [found, entry] = await this.redis.read((redis) =>
       redis.leaseOrEntry(this.keys.entry(id), this.keys.lease(id), lease, this.config.leaseTtlMs),
     );
-    if (found === 'hit') return { kind: 'hit', value: JSON.parse(entry!) as T | null };
+    if (found === 'hit') {
+      const value = JSON.parse(entry!) as T | null;
+      this.nearKeeps(id, value);
+      return { kind: 'hit', value };
+    }
     if (found !== 'lease') return HELD;
     let end: () => void = () => undefined;
     const done = new Promise<void>((resolve) => (end = resolve));
@@ -416,6 +451,11 @@ export class RecordCache {
     this.owed.add(id);
     if (version !== undefined && version > (this.owedVersions.get(id) ?? 0)) this.owedVersions.set(id, version);
     await this.confirmations.wait(id, version, since);
+  }
+
+  /** A value read from (or stored in) Redis goes to the near cache too, unless the cache leads Postgres. */
+  private nearKeeps<T extends CacheableRecord>(id: number, value: T | null): void {
+    if (!this.leads) this.near.set(id, value);
   }
 
   /** An invalidation of `id` reached Redis: nothing of it is owed any more. */

@@ -15,17 +15,22 @@ export interface ScriptCommands {
     entry: string,
     lease: string,
     tombstone: string,
+    marker: string,
     payload: string,
     ttlMs: number,
     version: number,
+    markerTtlMs: number,
   ): Promise<number>;
+  invalidate(entry: string, lease: string, marker: string, version: number, markerTtlMs: number): Promise<number>;
   invalidateOlder(
     entry: string,
     lease: string,
     tombstone: string,
+    marker: string,
     version: number,
     operation: string,
     tombstoneTtlMs: number,
+    markerTtlMs: number,
   ): Promise<number>;
   releaseLock(lock: string, token: string): Promise<number>;
   leaseOrEntry(entry: string, lease: string, token: string, ttlMs: number): Promise<[string, string?]>;

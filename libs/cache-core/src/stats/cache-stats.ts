@@ -7,6 +7,8 @@ export interface CacheStatsSnapshot {
   /** hits + misses + bypasses */
   reads: number;
   hits: number;
+  /** Hits the in-process near cache answered (part of `hits`). */
+  nearHits: number;
   misses: number;
   bypasses: number;
   hitRatio: number;
@@ -25,6 +27,7 @@ export interface CacheStatsSnapshot {
 @Injectable()
 export class CacheStats {
   private hits = 0;
+  private nearHits = 0;
   private misses = 0;
   private bypasses = 0;
   private dbReads = 0;
@@ -35,7 +38,8 @@ export class CacheStats {
   private readonly reads = new LatencyWindow();
   private readonly writes = new LatencyWindow();
 
-  countRead(outcome: CacheOutcome): void {
+  countRead(outcome: CacheOutcome, tier?: 'near'): void {
+    if (tier === 'near') this.nearHits += 1;
     if (outcome === 'HIT') this.hits += 1;
     else if (outcome === 'MISS') this.misses += 1;
     else this.bypasses += 1;
@@ -74,6 +78,7 @@ export class CacheStats {
     return {
       reads,
       hits: this.hits,
+      nearHits: this.nearHits,
       misses: this.misses,
       bypasses: this.bypasses,
       hitRatio: reads === 0 ? 0 : Math.round((this.hits / reads) * 10_000) / 10_000,

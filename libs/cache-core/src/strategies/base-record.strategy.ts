@@ -25,8 +25,8 @@ export abstract class BaseRecordStrategy<T extends CacheableRecord, C, U> extend
 
   async get(id: number): Promise<CacheRead<T>> {
     const read = await this.read(id);
-    this.stats.countRead(read.outcome);
-    return { value: read.value, outcome: read.outcome };
+    this.stats.countRead(read.outcome, read.tier);
+    return read;
   }
 
   async create(input: C, options?: WriteOptions<T>): Promise<T> {
@@ -56,7 +56,7 @@ export abstract class BaseRecordStrategy<T extends CacheableRecord, C, U> extend
   /** One read of `id`. */
   protected async read(id: number): Promise<StrategyRead<T>> {
     const cached = await this.cache.lookup<T>(id);
-    if (cached.kind === 'hit') return { value: cached.value, outcome: 'HIT' };
+    if (cached.kind === 'hit') return { value: cached.value, outcome: 'HIT', tier: cached.tier };
     const row = await this.loadOnMiss(id, cached, () => this.store.findById(id));
     this.stats.countDbRead();
     if (cached.kind !== 'miss') return { value: row, outcome: 'BYPASS' };

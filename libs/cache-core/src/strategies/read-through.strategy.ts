@@ -50,7 +50,7 @@ export class ReadThroughStrategy<T extends CacheableRecord, C, U> extends BaseRe
     const cached = await this.cache.lookup<T>(id);
     if (cached.kind === 'hit') {
       if (cached.value === null) this.negativeHits += 1;
-      return { value: cached.value, outcome: 'HIT' };
+      return { value: cached.value, outcome: 'HIT', tier: cached.tier };
     }
     const value = await this.loadOnMiss(id, cached, () => this.loader(id));
     this.stats.countDbRead();

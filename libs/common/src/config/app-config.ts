@@ -162,6 +162,18 @@ export class AppConfig {
   @Max(10_000)
   OUTBOX_CONFIRM_WAIT_MS: number = 1000;
 
+  /** Entries of the in-process near cache in front of Redis; 0 turns it off. */
+  @IsInt()
+  @Min(0)
+  @Max(10_000_000)
+  NEAR_CACHE_MAX_ENTRIES: number = 0;
+
+  /** How long a near-cache entry lives at most, in ms. */
+  @IsInt()
+  @Min(1)
+  @Max(3_600_000)
+  NEAR_CACHE_TTL_MS: number = 5000;
+
   /** How long an id that does not exist is remembered as absent (read-through). */
   @IsInt()
   @Min(1)

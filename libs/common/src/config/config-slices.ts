@@ -83,6 +83,9 @@ export class CacheConfig {
   readonly leaseTtlMs = 10_000;
   /** How long a reader waits for another reader's fill before it loads the row itself (without filling). */
   readonly leaseWaitMs: number;
+  /** The in-process near cache: its size (0 = off) and its entries' lifetime. */
+  readonly nearMaxEntries: number;
+  readonly nearTtlMs: number;
 
   get cluster(): boolean {
     return this.clusterNodes.length > 0;
@@ -106,6 +109,8 @@ export class CacheConfig {
     this.ttlJitter = env.CACHE_TTL_JITTER;
     this.negativeTtlSeconds = env.NEGATIVE_TTL_SECONDS;
     this.leaseWaitMs = env.CACHE_LEASE_WAIT_MS;
+    this.nearMaxEntries = env.NEAR_CACHE_MAX_ENTRIES;
+    this.nearTtlMs = env.NEAR_CACHE_TTL_MS;
   }
 }
 

@@ -1,3 +1,4 @@
+import { xCache } from '@app/cache-core';
 import {
   ApiConditionalRead,
   ApiConditionalWrite,
@@ -47,14 +48,18 @@ export class UsersController {
   @Get(':id')
   @ApiOkResponse({ type: UserDto })
   @ApiConditionalRead()
-  @ApiHeader({ name: 'X-Cache', description: 'HIT, MISS, or BYPASS when Redis is unavailable' })
+  @ApiHeader({
+    name: 'X-Cache',
+    description: 'HIT, MISS, or BYPASS when Redis is unavailable; `HIT; tier=near` from the near cache',
+  })
   async get(
     @Param('id', ParseIdPipe) id: number,
     @Headers('if-none-match') ifNoneMatch: string | undefined,
     @Res({ passthrough: true }) response: HeaderWriter,
   ): Promise<UserDto | undefined> {
-    const { user, outcome } = await this.users.get(id);
-    response.header('X-Cache', outcome);
+    const read = await this.users.get(id);
+    const user = read.user;
+    response.header('X-Cache', xCache(read));
     if (!ifNoneMatchHits(ifNoneMatch, user.version)) return sent(response, user);
     response.header('ETag', etagFor(user.version));
     response.status(304);

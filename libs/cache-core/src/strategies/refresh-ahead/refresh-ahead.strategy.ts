@@ -123,7 +123,7 @@ export class RefreshAheadStrategy<T extends CacheableRecord, C, U> extends Write
         this.earlyRefreshes += 1;
         void this.refresh(id);
       }
-      return { value: cached.value, outcome: 'HIT' };
+      return { value: cached.value, outcome: 'HIT', tier: cached.tier };
     }
     const row = await this.loadOnMiss(id, cached, () => this.load(id));
     if (cached.kind !== 'miss') return { value: row, outcome: 'BYPASS' };

@@ -1,7 +1,9 @@
 --[[
   Applies one committed change from the invalidation outbox: drops the cached entry unless it already holds the
   change's version or a newer one, voids any reader's lease, and for a deletion leaves a tombstone (unless one
-  is there: write-behind keeps its own).
+  is there: write-behind keeps its own). Does nothing when the change (or a later one) was already applied here
+  (the marker left by the writer's own invalidation, or by an earlier apply): a lease taken since then was
+  taken after the commit, so its fill is current and must not be voided.
 
   Why atomic: the outbox is applied late and by any instance, possibly after a newer version was cached (by
   write-through, write-behind or a fill that read the newer row). Comparing and deleting in one step means a
@@ -11,20 +13,26 @@
       KEYS[1] the record's entry
       KEYS[2] the entry's lease
       KEYS[3] the record's tombstone
+      KEYS[4] the record's invalidated-version marker
 
       ARGV[1] the change's version (for a deletion: the deleted row's version + 1)
       ARGV[2] 'D' for a deletion, else 'I' or 'U'
       ARGV[3] the tombstone's TTL in ms
+      ARGV[4] the marker's TTL in ms
 
     Output:
-      1 the entry was dropped (or there was none), 0 it holds the same or a newer version
+      1 applied, 0 already applied (or the entry holds the same or a newer version)
 ]]
 --- @include "version-of"
 local entryKey = KEYS[1]
 local leaseKey = KEYS[2]
 local tombstoneKey = KEYS[3]
+local markerKey = KEYS[4]
 local changed = tonumber(ARGV[1])
 
+local applied = tonumber(redis.call('GET', markerKey) or '0')
+if applied and applied >= changed then return 0 end
+redis.call('SET', markerKey, ARGV[1], 'PX', ARGV[4])
 redis.call('DEL', leaseKey)
 if ARGV[2] == 'D' then redis.call('SET', tombstoneKey, '1', 'PX', ARGV[3], 'NX') end
 local current = redis.call('GET', entryKey)

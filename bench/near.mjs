@@ -1,0 +1,65 @@
+#!/usr/bin/env node
+// `npm run bench:near`: warm cache-aside hits with the near cache on (NEAR_CACHE_MAX_ENTRIES=10000) and off, on
+// both adapters: Zipf(0.99) reads over 10,000 users, 32 connections, after a warm-up that leaves every read a
+// hit. Prints req/s, p50/p99 latency and how many hits the near cache answered. Needs a build (npm run build).
+import { load, stats, USERS, zipfSampler } from './lib/load.mjs';
+import { schemaName, seedUsers, startApp } from './lib/servers.mjs';
+
+const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@localhost:5432/caching_patterns';
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://localhost:6379';
+const SECONDS = Number(process.env.NEAR_BENCH_SECONDS ?? 8);
+
+async function measure(adapter, entries) {
+  const server = await startApp('cache-aside', adapter, {
+    databaseUrl: DATABASE_URL,
+    redisUrl: REDIS_URL,
+    schemaOf: 'near-cache',
+    env: { NEAR_CACHE_MAX_ENTRIES: String(entries), NEAR_CACHE_TTL_MS: '60000', REDIS_CLUSTER_NODES: '' },
+  });
+  try {
+    const ids = await seedUsers(DATABASE_URL, schemaName('near-cache'));
+    const pick = zipfSampler(ids.length, 0.99);
+    const reads = [{ setupRequest: (request) => ({ ...request, method: 'GET', path: `/users/${ids[pick()]}` }) }];
+    // Warm-up: every user read twice (a miss fills Redis and the near cache), then the measured load's own shape.
+    for (let start = 0; start < ids.length; start += 500) {
+      await Promise.all(
+        ids
+          .slice(start, start + 500)
+          .flatMap((id) => [1, 2].map(() => fetch(`${server.url}/users/${id}`).then((r) => r.arrayBuffer()))),
+      );
+    }
+    await load(server.port, reads, 2);
+    const before = await stats(server.port);
+    const result = await load(server.port, reads, SECONDS);
+    const after = await stats(server.port);
+    const measured = after.reads - before.reads;
+    return {
+      adapter,
+      near: entries > 0 ? 'on' : 'off',
+      rps: Math.round(result.requests.average),
+      p50: result.latency.p50,
+      p99: result.latency.p99,
+      hitRatio: (after.hits - before.hits) / measured,
+      nearShare: (after.nearHits - before.nearHits) / measured,
+      errors: result.errors + result.non2xx,
+    };
+  } finally {
+    await server.stop();
+  }
+}
+
+const rows = [];
+for (const adapter of ['fastify', 'express']) {
+  for (const entries of [0, USERS]) rows.push(await measure(adapter, entries));
+}
+console.log('| adapter | near cache | req/s | p50 ms | p99 ms | hit ratio | answered by the near cache | errors |');
+console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
+for (const row of rows) {
+  console.log(
+    `| ${row.adapter} | ${row.near} | ${row.rps.toLocaleString('en-US')} | ${row.p50} | ${row.p99} | ${row.hitRatio.toFixed(3)} | ${(100 * row.nearShare).toFixed(1)} % | ${row.errors} |`,
+  );
+}
+for (const adapter of ['fastify', 'express']) {
+  const [off, on] = rows.filter((row) => row.adapter === adapter);
+  console.log(`${adapter}: near cache on / off = ${(on.rps / off.rps).toFixed(2)}x`);
+}

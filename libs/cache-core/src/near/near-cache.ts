@@ -1,0 +1,104 @@
+import { CacheConfig } from '@app/common';
+import { Injectable } from '@nestjs/common';
+import { LRUCache } from 'lru-cache';
+import type { CacheableRecord } from '../cache-strategy';
+
+/**
+ * What the near cache holds for an id: a value (a record, or null for "absent"), or only a floor: the lowest
+ * version a value of this id may have, left by a change this instance heard of. A value older than its floor is
+ * never stored, so a Redis answer that was already on its way when the change was announced cannot bring the
+ * old version back.
+ */
+interface Slot {
+  value?: CacheableRecord | null;
+  version: number;
+}
+
+/** A deletion's floor: no version of a deleted record may be cached again (ids are never reused). */
+const DELETED = Number.MAX_SAFE_INTEGER;
+
+/**
+ * The in-process tier in front of Redis (`NEAR_CACHE_MAX_ENTRIES`, 0 = off): a bounded LRU
+ * ([lru-cache](https://github.com/isaacs/node-lru-cache)) whose entries live `NEAR_CACHE_TTL_MS` at most. A hit
+ * costs no network round trip. Kept coherent by versions: this instance drops its own entry before a write
+ * answers, every other instance drops it when the change's `NOTIFY` arrives (the invalidation outbox), and an
+ * entry older than a change heard of is never stored. Used only while the notification feed is live: when it is
+ * lost the near cache is emptied and stays off until the feed is back and caught up, since changes made
+ * meanwhile would go unheard.
+ */
+@Injectable()
+export class NearCache {
+  private readonly slots?: LRUCache<number, Slot>;
+  private live = false;
+  private counters = { hits: 0, stores: 0, drops: 0, disabled: 0 };
+
+  constructor(config: CacheConfig) {
+    if (config.nearMaxEntries > 0) {
+      this.slots = new LRUCache<number, Slot>({ max: config.nearMaxEntries, ttl: config.nearTtlMs });
+    }
+  }
+
+  /** True when configured (whether or not it can be used right now). */
+  get configured(): boolean {
+    return this.slots !== undefined;
+  }
+
+  /** True while it may answer reads: configured, and the feed is live. */
+  get usable(): boolean {
+    return this.live && this.slots !== undefined;
+  }
+
+  /** The cached value of `id` (a record, or null for absent); undefined when there is none. */
+  get<T extends CacheableRecord>(id: number): T | null | undefined {
+    if (!this.usable) return undefined;
+    const slot = this.slots!.get(id);
+    if (slot?.value === undefined) return undefined;
+    this.counters.hits += 1;
+    return slot.value as T | null;
+  }
+
+  /** Keeps `value` (null: absent, as version 0) unless a newer version or a change's floor is there. */
+  set<T extends CacheableRecord>(id: number, value: T | null): void {
+    if (!this.usable) return;
+    const version = value?.version ?? 0;
+    const slot = this.slots!.get(id, { updateAgeOnGet: false });
+    if (slot !== undefined && slot.version > version) return;
+    if (slot?.value !== undefined && slot.version === version) return;
+    this.slots!.set(id, { value, version });
+    this.counters.stores += 1;
+  }
+
+  /**
+   * A change of `id` to `version` was committed (undefined: a deletion, or a version not known): drops an older
+   * entry and leaves the version as the floor; a newer entry stays.
+   */
+  changed(id: number, version: number | undefined, operation?: 'I' | 'U' | 'D'): void {
+    if (this.slots === undefined) return;
+    const floor = version === undefined || operation === 'D' ? DELETED : version;
+    const slot = this.slots.get(id, { updateAgeOnGet: false });
+    if (slot !== undefined && slot.version >= floor) return;
+    if (slot?.value !== undefined) this.counters.drops += 1;
+    this.slots.set(id, { version: floor });
+  }
+
+  /** The feed is live (and caught up): reads may use it. */
+  enable(): void {
+    this.live = true;
+  }
+
+  /** The feed is lost: what is here may go stale unheard, so it is emptied and not used until {@link enable}. */
+  disable(): void {
+    if (this.live) this.counters.disabled += 1;
+    this.live = false;
+    this.slots?.clear();
+  }
+
+  /** The cache was emptied. */
+  clear(): void {
+    this.slots?.clear();
+  }
+
+  snapshot(): { enabled: boolean; size: number; hits: number; stores: number; drops: number; disabled: number } {
+    return { enabled: this.usable, size: this.slots?.size ?? 0, ...this.counters };
+  }
+}
