@@ -33,6 +33,7 @@ export class ChangeConfirmations {
   private readonly waiters = new Map<number, Set<Waiter>>();
   private lastPeerAt = Number.NEGATIVE_INFINITY;
   private counters = { confirmed: 0, unconfirmed: 0 };
+  private readonly listeners: ((id: number) => void)[] = [];
 
   constructor(private readonly config: OutboxConfig) {}
 
@@ -48,6 +49,7 @@ export class ChangeConfirmations {
 
   /** A committed change of `id` was announced; until it is applied, reads of `id` skip Redis. */
   notified(id: number, version: number): void {
+    for (const listener of this.listeners) listener(id);
     if ((this.recent.get(id)?.version ?? 0) >= version) return;
     const known = this.unapplied.get(id);
     if (known !== undefined && known.version >= version) return;
@@ -56,6 +58,11 @@ export class ChangeConfirmations {
       this.everythingUnapplied = true;
       this.unapplied.clear();
     }
+  }
+
+  /** Calls `listener` with the record's id each time a committed change is announced. */
+  onNotified(listener: (id: number) => void): void {
+    this.listeners.push(listener);
   }
 
   /** True while a change of `id` is known and not applied yet: do not read it from Redis. */

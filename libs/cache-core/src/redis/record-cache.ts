@@ -78,6 +78,11 @@ export class RecordCache {
     redis.onReady(() => void this.drainOwed());
   }
 
+  /** Calls `listener` with a record's id as soon as a change of it is announced (any instance's commit). */
+  onChange(listener: (id: number) => void): void {
+    this.confirmations.onNotified(listener);
+  }
+
   /** True when reads may try Redis. */
   get available(): boolean {
     return this.redis.available;

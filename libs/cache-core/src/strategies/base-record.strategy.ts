@@ -2,37 +2,59 @@ import type { IdempotencyClaim, StoredOutcome, WriteOptions } from '@app/common'
 import { type CacheableRecord, type CacheRead, CacheStrategy } from '../cache-strategy';
 import type { RecordStore } from '../record-store';
 import type { CacheLookup, RecordCache } from '../redis/record-cache';
+import { SingleFlight } from '../single-flight';
 import type { CacheStats } from '../stats/cache-stats';
 
-/** A read as a strategy's `read` returns it. */
-export type StrategyRead<T> = CacheRead<T>;
+/**
+ * A read as a strategy's `read` returns it. `settled: false` marks a load from Postgres that may be older than a
+ * write made meanwhile through another instance (the fill lost its lease, or never had it); callers that joined
+ * that load late read again rather than take it.
+ */
+export type StrategyRead<T> = CacheRead<T> & { settled?: boolean };
 
 /**
  * What the record strategies share, with cache-aside's behaviour as the default: reads look in Redis, load
- * from Postgres on a miss and fill under a lease; writes go to Postgres and then invalidate. Every read asks
- * Redis itself, after it started: a read never shares another read's answer, which may predate a write
- * acknowledged in between (on any instance). Concurrent misses still reach Postgres once, through the lease
- * (see `RecordCache.lookup`).
+ * from Postgres on a miss and fill under a lease; writes go to Postgres and then invalidate. Concurrent reads of
+ * one key in this process share one read (a single flight), which is detached as soon as a write of that key is
+ * made here or announced by any instance (the invalidation outbox's `NOTIFY`, which arrives before that write
+ * is acknowledged): a read that starts after a write's acknowledgement never takes the answer of a read that
+ * may predate it.
  */
 export abstract class BaseRecordStrategy<T extends CacheableRecord, C, U> extends CacheStrategy<T, C, U> {
+  private readonly reads = new SingleFlight<StrategyRead<T>>();
+  /**
+   * False where a write is not announced when it is acknowledged (write-behind reaches Postgres, and so the
+   * outbox, only when flushed): there a read cannot know that a read in flight predates another instance's
+   * write, so every read asks Redis itself.
+   */
+  protected readonly shareReads: boolean = true;
+
   constructor(
     protected readonly cache: RecordCache,
     protected readonly store: RecordStore<T, C, U>,
     protected readonly stats: CacheStats,
   ) {
     super();
+    cache.onChange((id) => this.reads.forget(String(id)));
   }
 
   async get(id: number): Promise<CacheRead<T>> {
-    const read = await this.read(id);
+    if (!this.shareReads) {
+      const own = await this.read(id);
+      this.stats.countRead(own.outcome, own.tier);
+      return { value: own.value, outcome: own.outcome, tier: own.tier };
+    }
+    const { value: shared, joined } = await this.reads.join(String(id), () => this.read(id));
+    const read = joined && shared.settled === false ? await this.read(id) : shared;
     this.stats.countRead(read.outcome, read.tier);
-    return read;
+    return { value: read.value, outcome: read.outcome, tier: read.tier };
   }
 
   async create(input: C, options?: WriteOptions<T>): Promise<T> {
     const created = await this.store.insert(input, options);
     this.stats.countDbWrite();
     await this.cache.invalidate(created.id, created.version);
+    this.written(created.id);
     return created;
   }
 
@@ -40,6 +62,7 @@ export abstract class BaseRecordStrategy<T extends CacheableRecord, C, U> extend
     const updated = await this.store.update(id, changes, options);
     this.stats.countDbWrite();
     await this.cache.invalidate(id, updated.version);
+    this.written(id);
     return updated;
   }
 
@@ -47,21 +70,21 @@ export abstract class BaseRecordStrategy<T extends CacheableRecord, C, U> extend
     await this.store.delete(id, options);
     this.stats.countDbWrite();
     await this.cache.invalidate(id);
+    this.written(id);
   }
 
   storedOutcome(claim: IdempotencyClaim): Promise<StoredOutcome | null> {
     return this.store.storedOutcome(claim);
   }
 
-  /** One read of `id`. */
+  /** One read of `id`; runs at most once at a time per key. */
   protected async read(id: number): Promise<StrategyRead<T>> {
     const cached = await this.cache.lookup<T>(id);
     if (cached.kind === 'hit') return { value: cached.value, outcome: 'HIT', tier: cached.tier };
     const row = await this.loadOnMiss(id, cached, () => this.store.findById(id));
     this.stats.countDbRead();
     if (cached.kind !== 'miss') return { value: row, outcome: 'BYPASS' };
-    await this.cache.settle(id, cached.lease, row ?? undefined);
-    return { value: row, outcome: 'MISS' };
+    return { value: row, outcome: 'MISS', settled: await this.cache.settle(id, cached.lease, row ?? undefined) };
   }
 
   /** Loads after a miss; if the load fails, the miss's lease is let go for the next reader. */
@@ -72,5 +95,10 @@ export abstract class BaseRecordStrategy<T extends CacheableRecord, C, U> extend
       if (cached.kind === 'miss') void this.cache.settle(id, cached.lease);
       throw error;
     }
+  }
+
+  /** Call once a write of `id` is in Postgres and the cache has been told. */
+  protected written(id: number): void {
+    this.reads.forget(String(id));
   }
 }

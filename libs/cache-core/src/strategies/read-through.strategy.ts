@@ -58,7 +58,6 @@ export class ReadThroughStrategy<T extends CacheableRecord, C, U> extends BaseRe
     else this.loads += 1;
     if (cached.kind !== 'miss') return { value, outcome: 'BYPASS' };
     const ttlMs = value === null ? this.cache.negativeTtlMs() : this.cache.ttlMs();
-    await this.cache.settle(id, cached.lease, value, ttlMs);
-    return { value, outcome: 'MISS' };
+    return { value, outcome: 'MISS', settled: await this.cache.settle(id, cached.lease, value, ttlMs) };
   }
 }

@@ -50,6 +50,7 @@ export class WriteThroughStrategy<T extends CacheableRecord, C, U> extends BaseR
       await this.store.delete(id, options);
       this.stats.countDbWrite();
       await this.cache.markDeleted(id);
+      this.written(id);
     });
   }
 
@@ -66,6 +67,7 @@ export class WriteThroughStrategy<T extends CacheableRecord, C, U> extends BaseR
   private async storeInCache(row: T): Promise<void> {
     const outcome = await this.cache.setIfNewer(row);
     if (outcome === 'failed') this.cacheWriteFailures += 1;
+    this.written(row.id);
   }
 
   /** Counts a write: failed means Postgres could not take it (5xx); a 404 or 409 is rejected, not failed. */

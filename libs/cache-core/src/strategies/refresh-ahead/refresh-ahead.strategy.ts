@@ -127,8 +127,7 @@ export class RefreshAheadStrategy<T extends CacheableRecord, C, U> extends Write
     }
     const row = await this.loadOnMiss(id, cached, () => this.load(id));
     if (cached.kind !== 'miss') return { value: row, outcome: 'BYPASS' };
-    await this.cache.settle(id, cached.lease, row ?? undefined);
-    return { value: row, outcome: 'MISS' };
+    return { value: row, outcome: 'MISS', settled: await this.cache.settle(id, cached.lease, row ?? undefined) };
   }
 
   private async sweepHotKeys(): Promise<SweepResult> {

@@ -54,6 +54,7 @@ export class WriteBehindStrategy<T extends CacheableRecord, C, U>
   implements BeforeApplicationShutdown
 {
   readonly pattern = 'write-behind' as const;
+  protected override readonly shareReads = false;
   private readonly ids: IdBlock;
   private accepting = true;
 
@@ -143,8 +144,7 @@ export class WriteBehindStrategy<T extends CacheableRecord, C, U>
     }
     const row = await this.loadOnMiss(id, cached, () => this.store.findById(id));
     this.stats.countDbRead();
-    await this.cache.settle(id, cached.lease, row ?? undefined);
-    return { value: row, outcome: 'MISS' };
+    return { value: row, outcome: 'MISS', settled: await this.cache.settle(id, cached.lease, row ?? undefined) };
   }
 
   /**
@@ -233,6 +233,7 @@ export class WriteBehindStrategy<T extends CacheableRecord, C, U>
     // Another change won: the caller reads the new current state (a 412 there if If-Match no longer holds).
     if (result === 'retry') return false;
     this.stats.countCacheWrite();
+    this.written(id);
     this.trigger.soon();
     return true;
   }
