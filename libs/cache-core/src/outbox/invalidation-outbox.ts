@@ -69,7 +69,7 @@ export class InvalidationOutbox implements OnModuleInit, OnApplicationBootstrap,
   private readonly instance = randomBytes(6).toString('hex');
   private readonly channels: { changes: string; applied: string };
   private readonly feed?: InvalidationFeed;
-  private target!: InvalidationTarget;
+  private target?: InvalidationTarget;
   private queue: CommittedChange[] = [];
   private draining?: Promise<void>;
   private catchingUp?: Promise<void>;
@@ -108,6 +108,11 @@ export class InvalidationOutbox implements OnModuleInit, OnApplicationBootstrap,
     });
     // Redis back (or up for the first time): entries may be older than changes committed while it was away.
     redis.onReady(() => void this.catchUp());
+  }
+
+  /** True once the target is known and can reach Redis. */
+  private get canApply(): boolean {
+    return this.target?.writable ?? false;
   }
 
   /** True while notifications arrive (or when the outbox is off). */
@@ -171,7 +176,7 @@ export class InvalidationOutbox implements OnModuleInit, OnApplicationBootstrap,
     await Promise.resolve();
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, BATCH);
-      if (this.target.writable) await this.applyAndDelete(batch);
+      if (this.canApply) await this.applyAndDelete(batch);
     }
   }
 
@@ -179,7 +184,7 @@ export class InvalidationOutbox implements OnModuleInit, OnApplicationBootstrap,
   private async sweep(): Promise<void> {
     if (this.stopped) return;
     if (!this.config.enabled) return this.prune();
-    if (this.catchingUp !== undefined || !this.target.writable) return;
+    if (this.catchingUp !== undefined || !this.canApply) return;
     const since = Date.now() - 1000 * SWEEP_MIN_AGE_SECONDS;
     const rows = await this.pending(SWEEP_MIN_AGE_SECONDS);
     if (rows === null) return;
@@ -197,23 +202,24 @@ export class InvalidationOutbox implements OnModuleInit, OnApplicationBootstrap,
    * come with their notification). One at a time: a call during a run waits for it.
    */
   private catchUp(): Promise<void> {
-    if (this.feed === undefined) return Promise.resolve();
+    // Redis can be ready before this module is initialized; the start's own catch-up comes later.
+    if (this.feed === undefined || this.target === undefined) return Promise.resolve();
     this.catchingUp ??= this.gate
       .closedDuring(async () => {
         this.counters.catchUps += 1;
         const since = Date.now();
         // The read connection is back; the write connection, which applies, may take a moment more.
-        for (let waited = 0; !this.target.writable && !this.stopped && waited < WRITER_WAIT_MS; waited += 20) {
+        for (let waited = 0; !this.canApply && !this.stopped && waited < WRITER_WAIT_MS; waited += 20) {
           await sleep(20);
         }
         const [last] = (await this.query<{ id: string | null }>(`SELECT max(id) AS id FROM ${OUTBOX_TABLE}`, [])) ?? [];
         if (last === undefined) return;
-        while (last.id !== null && !this.stopped && this.target.writable) {
+        while (last.id !== null && !this.stopped && this.canApply) {
           const rows = await this.pending(0, last.id);
           if (rows === null || !(rows.length === 0 || (await this.applyAndDelete(rows)))) return;
           if (rows.length === 0) break;
         }
-        if (this.target.writable) this.confirmations.caughtUp(since);
+        if (this.canApply) this.confirmations.caughtUp(since);
       })
       .finally(() => (this.catchingUp = undefined));
     return this.catchingUp;
@@ -222,6 +228,7 @@ export class InvalidationOutbox implements OnModuleInit, OnApplicationBootstrap,
   /** Applies changes to Redis, then deletes their rows and tells the other instances; false when it failed. */
   private async applyAndDelete(changes: CommittedChange[]): Promise<boolean> {
     try {
+      if (this.target === undefined) return false;
       await this.target.apply(changes);
     } catch (error) {
       this.redis.failed(error);
