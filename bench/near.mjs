@@ -42,6 +42,8 @@ async function measure(adapter, entries) {
       hitRatio: (after.hits - before.hits) / measured,
       nearShare: (after.nearHits - before.nearHits) / measured,
       errors: result.errors + result.non2xx,
+      misses: after.misses - before.misses,
+      bypasses: after.bypasses - before.bypasses,
     };
   } finally {
     await server.stop();
@@ -52,11 +54,13 @@ const rows = [];
 for (const adapter of ['fastify', 'express']) {
   for (const entries of [0, USERS]) rows.push(await measure(adapter, entries));
 }
-console.log('| adapter | near cache | req/s | p50 ms | p99 ms | hit ratio | answered by the near cache | errors |');
-console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
+console.log(
+  '| adapter | near cache | req/s | p50 ms | p99 ms | hit ratio | answered by the near cache | errors | misses | bypasses |',
+);
+console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
 for (const row of rows) {
   console.log(
-    `| ${row.adapter} | ${row.near} | ${row.rps.toLocaleString('en-US')} | ${row.p50} | ${row.p99} | ${row.hitRatio.toFixed(3)} | ${(100 * row.nearShare).toFixed(1)} % | ${row.errors} |`,
+    `| ${row.adapter} | ${row.near} | ${row.rps.toLocaleString('en-US')} | ${row.p50} | ${row.p99} | ${row.hitRatio.toFixed(3)} | ${(100 * row.nearShare).toFixed(1)} % | ${row.errors} | ${row.misses} | ${row.bypasses} |`,
   );
 }
 for (const adapter of ['fastify', 'express']) {
