@@ -301,6 +301,8 @@ export class RecordCache {
           .exec();
         this.stats.countInvalidation();
         this.settledOwed(id);
+        // Ids are never reused: no later change of this record exists for the outbox to apply here.
+        this.appliedHereUpTo(id, Number.MAX_SAFE_INTEGER);
         return;
       } catch (error) {
         this.failed(error);
@@ -311,13 +313,14 @@ export class RecordCache {
 
   /**
    * Applies changes from the invalidation outbox: each entry older than its change is dropped (with its lease; a
-   * deletion leaves a tombstone), newer ones stay. Changes this instance already applied itself are skipped;
-   * returns the others. Throws when Redis fails.
+   * deletion leaves a tombstone), newer ones stay. Returns the changes applied now: not those this instance
+   * applied itself, nor those Redis says were applied already (by their writer or another instance), so what
+   * derives from them is not invalidated twice. Throws when Redis fails.
    */
   async applyChanges(changes: CommittedChange[]): Promise<CommittedChange[]> {
     for (const change of changes) this.near.changed(change.id, change.version, change.operation);
     const due = changes.filter((change) => (this.appliedHere.get(change.id) ?? 0) < change.version);
-    await Promise.all(
+    const results = await Promise.all(
       due.map((change) =>
         this.redis.writer.invalidateOlder(
           this.keys.entry(change.id),
@@ -332,8 +335,9 @@ export class RecordCache {
       ),
     );
     for (const change of due) this.settledOwed(change.id);
-    if (due.length > 0) this.stats.countInvalidation();
-    return due;
+    const appliedNow = due.filter((_, index) => results[index] === 1);
+    if (appliedNow.length > 0) this.stats.countInvalidation();
+    return appliedNow;
   }
 
   /** True when the record's tombstone is there. Throws when Redis fails. */

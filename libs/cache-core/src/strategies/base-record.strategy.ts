@@ -69,7 +69,7 @@ export abstract class BaseRecordStrategy<T extends CacheableRecord, C, U> extend
   async remove(id: number, options?: WriteOptions<T>): Promise<void> {
     await this.store.delete(id, options);
     this.stats.countDbWrite();
-    await this.cache.invalidate(id);
+    await this.cache.markDeleted(id);
     this.written(id);
   }
 

@@ -2,8 +2,9 @@
   Applies one committed change from the invalidation outbox: drops the cached entry unless it already holds the
   change's version or a newer one, voids any reader's lease, and for a deletion leaves a tombstone (unless one
   is there: write-behind keeps its own). Does nothing when the change (or a later one) was already applied here
-  (the marker left by the writer's own invalidation, or by an earlier apply): a lease taken since then was
-  taken after the commit, so its fill is current and must not be voided.
+  (the marker left by the writer's own invalidation or by an earlier apply; for a deletion, the tombstone): a
+  lease taken since then was taken after the commit, so its fill is current and must not be voided, and what
+  else derives from the record (the blog's list chunks) need not be invalidated again.
 
   Why atomic: the outbox is applied late and by any instance, possibly after a newer version was cached (by
   write-through, write-behind or a fill that read the newer row). Comparing and deleting in one step means a
@@ -21,7 +22,7 @@
       ARGV[4] the marker's TTL in ms
 
     Output:
-      1 applied, 0 already applied (or the entry holds the same or a newer version)
+      1 applied now, 0 already applied
 ]]
 --- @include "version-of"
 local entryKey = KEYS[1]
@@ -32,13 +33,13 @@ local changed = tonumber(ARGV[1])
 
 local applied = tonumber(redis.call('GET', markerKey) or '0')
 if applied and applied >= changed then return 0 end
+if ARGV[2] == 'D' and redis.call('EXISTS', tombstoneKey) == 1 then return 0 end
 redis.call('SET', markerKey, ARGV[1], 'PX', ARGV[4])
 redis.call('DEL', leaseKey)
 if ARGV[2] == 'D' then redis.call('SET', tombstoneKey, '1', 'PX', ARGV[3], 'NX') end
 local current = redis.call('GET', entryKey)
 if current then
   local version = versionOf(current)
-  if version and version >= changed then return 0 end
-  redis.call('DEL', entryKey)
+  if not version or version < changed then redis.call('DEL', entryKey) end
 end
 return 1
