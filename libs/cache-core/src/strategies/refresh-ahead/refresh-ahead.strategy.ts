@@ -76,7 +76,9 @@ export class RefreshAheadStrategy<T extends CacheableRecord, C, U> extends Write
     if (!this.cache.available) return { status: 'unavailable' };
     this.sweeping = true;
     try {
-      const lock = await this.locks.acquire(this.lockKey, SWEEP_LOCK_TTL_MS, 'read');
+      // On the write connection: its longer timeout lets the release through when the cores are busy, so a lock
+      // is not left held for its whole TTL (every other sweep then finds it taken).
+      const lock = await this.locks.acquire(this.lockKey, SWEEP_LOCK_TTL_MS, 'write');
       if (lock === null) return { status: 'locked' };
       try {
         return await this.sweepHotKeys();
