@@ -5,12 +5,17 @@ import { TerminusModule } from '@nestjs/terminus';
 import { CacheAdminController } from './http/cache-admin.controller';
 import { HealthController } from './http/health.controller';
 import { StatsController } from './http/stats.controller';
+import { MetricsModule } from './metrics/metrics.module';
+import { PatternMetrics } from './metrics/pattern-metrics';
 import { InstanceStats } from './stats/instance-stats';
 
 export interface AppShellOptions {
   /** The domain's entities and migrations, in the app's own schema. */
   tables: DatabaseTables;
-  /** `GET /stats` from the strategy and the shared counters; off for an app that answers it itself. */
+  /**
+   * `GET /stats` and the metrics from the strategy and the shared counters; off for an app that answers and
+   * registers them itself. `GET /metrics` is always there.
+   */
   stats?: boolean;
   /** `POST /cache/clear`; off where the cache holds data Postgres does not have yet (write-behind). */
   cacheClear?: boolean;
@@ -26,13 +31,13 @@ export class AppShellModule {
   static forRoot(options: AppShellOptions): DynamicModule {
     return {
       module: AppShellModule,
-      imports: [DatabaseModule.forRoot(options.tables), CacheCoreModule, TerminusModule],
+      imports: [DatabaseModule.forRoot(options.tables), CacheCoreModule, TerminusModule, MetricsModule],
       controllers: [
         HealthController,
         ...(options.stats === false ? [] : [StatsController]),
         ...(options.cacheClear === false ? [] : [CacheAdminController]),
       ],
-      providers: [AdminTokenGuard, ...(options.stats === false ? [] : [InstanceStats])],
+      providers: [AdminTokenGuard, ...(options.stats === false ? [] : [InstanceStats, PatternMetrics])],
     };
   }
 }

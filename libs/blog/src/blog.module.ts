@@ -1,6 +1,7 @@
 import { InvalidationTarget } from '@app/cache-core';
 import type { DatabaseTables } from '@app/common';
 import { Module } from '@nestjs/common';
+import { BlogMetrics } from './blog-metrics';
 import { BlogStartup } from './blog-startup';
 import { BlogCacheController } from './http/blog-cache.controller';
 import { BlogStatsController } from './http/blog-stats.controller';
@@ -34,6 +35,7 @@ export const POST_TABLES: DatabaseTables = { entities: [PostEntity], migrations:
     ListWarmer,
     PostSeeder,
     BlogStartup,
+    BlogMetrics,
     { provide: InvalidationTarget, useClass: PostInvalidations },
   ],
 })

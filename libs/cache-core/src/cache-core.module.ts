@@ -24,7 +24,11 @@ import { CacheStats } from './stats/cache-stats';
 @Global()
 @Module({
   providers: [
-    CacheStats,
+    {
+      provide: CacheStats,
+      inject: [RecordStore],
+      useFactory: (store: RecordStore) => new CacheStats(`${store.entityName}s`),
+    },
     RedisConnections,
     ReadGate,
     ChangeConfirmations,

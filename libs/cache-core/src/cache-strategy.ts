@@ -1,4 +1,4 @@
-import type { IdempotencyClaim, IdempotencyLedger, StoredOutcome, WriteOptions } from '@app/common';
+import type { DerivedMetric, IdempotencyClaim, IdempotencyLedger, StoredOutcome, WriteOptions } from '@app/common';
 
 /** The five patterns this project implements, one app each. */
 export const PATTERNS = ['cache-aside', 'read-through', 'write-through', 'write-behind', 'refresh-ahead'] as const;
@@ -61,4 +61,12 @@ export abstract class CacheStrategy<
   statsExtras(): Record<string, number | string | null> | Promise<Record<string, number | string | null>> {
     return {};
   }
+
+  /** This pattern's own Prometheus metrics, derived from {@link statsExtras} (one source of truth). */
+  extraMetrics(): DerivedMetric<PatternStatsExtras>[] {
+    return [];
+  }
 }
+
+/** What {@link CacheStrategy.statsExtras} returns. */
+export type PatternStatsExtras = Record<string, number | string | null>;

@@ -3,6 +3,7 @@ export * from './record-store';
 export * from './cache-core.module';
 export * from './single-flight';
 export * from './stats/cache-stats';
+export * from './stats/cache-metrics';
 export * from './redis/cache-keys';
 export * from './redis/record-cache';
 export * from './redis/change-log';

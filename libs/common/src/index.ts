@@ -20,3 +20,4 @@ export * from './idempotency/create-idempotency-keys.migration';
 export * from './http/json-body.pipe';
 export * from './http/json-content-type.guard';
 export * from './config/config-slices';
+export * from './metrics/app-metrics';

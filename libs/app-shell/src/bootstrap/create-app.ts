@@ -1,5 +1,6 @@
 import {
   AppConfigModule,
+  AppMetrics,
   type ConfigSlices,
   HttpErrorFilter,
   type HttpConfig,
@@ -12,6 +13,7 @@ import { type DynamicModule, type INestApplication, type LogLevel, ValidationPip
 import { HttpAdapterHost, NestFactory } from '@nestjs/core';
 import { ExpressAdapter, type NestExpressApplication } from '@nestjs/platform-express';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { AppDefinition } from '../app-definition';
 
@@ -49,6 +51,14 @@ export async function createAppWith(definition: AppDefinition, slices: ConfigSli
       new FastifyAdapter({ bodyLimit: BODY_LIMIT_BYTES }),
       { logger, abortOnError: false },
     );
+    const metrics = fastify.get(AppMetrics);
+    fastify
+      .getHttpAdapter()
+      .getInstance()
+      .addHook('onResponse', (request, reply, done) => {
+        metrics.observeRequest(request.method, request.routeOptions.url, reply.statusCode, reply.elapsedTime / 1000);
+        done();
+      });
     app = fastify;
   } else {
     const express = await NestFactory.create<NestExpressApplication>(module, new ExpressAdapter(), {
@@ -57,6 +67,22 @@ export async function createAppWith(definition: AppDefinition, slices: ConfigSli
       abortOnError: false,
     });
     express.disable('x-powered-by');
+    const metrics = express.get(AppMetrics);
+    // Express sets `request.route` once a route matches: its path is the template (`/users/:id`).
+    express.use(
+      (request: IncomingMessage & { route?: { path?: string } }, response: ServerResponse, next: () => void) => {
+        const started = performance.now();
+        response.once('finish', () => {
+          metrics.observeRequest(
+            request.method ?? 'GET',
+            request.route?.path,
+            response.statusCode,
+            (performance.now() - started) / 1000,
+          );
+        });
+        next();
+      },
+    );
     express.useBodyParser('json', { limit: BODY_LIMIT_BYTES });
     app = express;
   }

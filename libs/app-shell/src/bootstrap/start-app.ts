@@ -1,4 +1,4 @@
-import { type AppConfig, InvalidConfigError, loadAppConfig, sliceConfig } from '@app/common';
+import { AppMetrics, type AppConfig, InvalidConfigError, loadAppConfig, sliceConfig } from '@app/common';
 import { type INestApplicationContext, Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { AppDefinition } from '../app-definition';
@@ -27,7 +27,8 @@ export async function startApp(definition: AppDefinition): Promise<INestApplicat
       abortOnError: false,
     });
     context.enableShutdownHooks();
-    logger.log(`${definition.name} running without HTTP`);
+    const metricsPort = await context.get(AppMetrics).serve(slices.http.metricsPort, slices.http.host);
+    logger.log(`${definition.name} running without HTTP; metrics at http://${slices.http.host}:${metricsPort}/metrics`);
     return context;
   }
   const app = await createAppWith(definition, slices);

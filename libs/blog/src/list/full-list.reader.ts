@@ -26,7 +26,12 @@ const PUNCTUATION = Promise.all(['[', ',', ']'].map((text) => compressSegment(te
  */
 @Injectable()
 export class FullListReader {
-  private readonly counters = { fullLists: { HIT: 0, MISS: 0, PARTIAL: 0, BYPASS: 0 }, activeStreams: 0 };
+  private readonly counters = {
+    fullLists: { HIT: 0, MISS: 0, PARTIAL: 0, BYPASS: 0 },
+    activeStreams: 0,
+    /** Body bytes handed to responses (compressed when the client took gzip). */
+    bytesSent: 0,
+  };
 
   constructor(private readonly chunks: ListChunks) {}
 
@@ -60,8 +65,12 @@ export class FullListReader {
     };
   }
 
-  snapshot(): { fullLists: Record<ListOutcome, number>; activeStreams: number } {
-    return { fullLists: { ...this.counters.fullLists }, activeStreams: this.counters.activeStreams };
+  snapshot(): { fullLists: Record<ListOutcome, number>; activeStreams: number; bytesSent: number } {
+    return {
+      fullLists: { ...this.counters.fullLists },
+      activeStreams: this.counters.activeStreams,
+      bytesSent: this.counters.bytesSent,
+    };
   }
 
   private async survey(): Promise<{ useCache: boolean; outcome: ListOutcome; chunks: number; missing: number[] }> {
@@ -91,8 +100,9 @@ export class FullListReader {
       const gzip = new GzipAssembler();
       const emit = (segment: Buffer): Promise<Buffer> | Buffer =>
         gzipped ? gzip.segment(segment) : inflateSegment(segment);
-      if (gzipped) yield gzip.header();
-      yield await emit(open);
+      const counted = (bytes: Buffer): Buffer => ((this.counters.bytesSent += bytes.length), bytes);
+      if (gzipped) yield counted(gzip.header());
+      yield counted(await emit(open));
       // Cached chunks are read a few ahead, so Redis round trips overlap with sending.
       const ahead: Promise<Buffer>[] = [];
       let requested = 0;
@@ -106,12 +116,12 @@ export class FullListReader {
         }
         const segment = await ahead.shift()!;
         if (isEmptySegment(segment)) continue;
-        if (written > 0) yield await emit(comma);
-        yield await emit(segment);
+        if (written > 0) yield counted(await emit(comma));
+        yield counted(await emit(segment));
         written += 1;
       }
-      yield await emit(close);
-      if (gzipped) yield gzip.trailer();
+      yield counted(await emit(close));
+      if (gzipped) yield counted(gzip.trailer());
     } finally {
       this.counters.activeStreams -= 1;
     }

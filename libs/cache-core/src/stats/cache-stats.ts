@@ -1,6 +1,6 @@
-import { Injectable } from '@nestjs/common';
+import { Histogram } from 'prom-client';
 import type { CacheOutcome } from '../cache-strategy';
-import { LatencyPercentiles, LatencyWindow } from './latency-window';
+import { type LatencyPercentiles, LatencyWindow } from './latency-window';
 
 /** The counters every strategy reports into; one instance per app process. */
 export interface CacheStatsSnapshot {
@@ -24,7 +24,6 @@ export interface CacheStatsSnapshot {
  * In-process counters and latency windows for one app. Strategies and the Redis layer call the `count*`
  * methods; the users service times reads and writes; `GET /stats` reads a snapshot.
  */
-@Injectable()
 export class CacheStats {
   private hits = 0;
   private nearHits = 0;
@@ -37,6 +36,20 @@ export class CacheStats {
   private errors = 0;
   private readonly reads = new LatencyWindow();
   private readonly writes = new LatencyWindow();
+  /**
+   * How long each Postgres load after a miss took. A Prometheus histogram registered by the app's metrics
+   * (`cache_load_duration_seconds`), since percentiles cannot be summed across instances and buckets can.
+   */
+  readonly loadDuration = new Histogram({
+    name: 'cache_load_duration_seconds',
+    help: 'Time to load a record from PostgreSQL after a cache miss',
+    labelNames: ['cache', 'result'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [],
+  });
+
+  /** @param cacheName the `cache` label of the app's metrics: `users`, `posts`. */
+  constructor(readonly cacheName = 'records') {}
 
   countRead(outcome: CacheOutcome, tier?: 'near'): void {
     if (tier === 'near') this.nearHits += 1;
@@ -63,6 +76,19 @@ export class CacheStats {
 
   countError(): void {
     this.errors += 1;
+  }
+
+  /** Runs a Postgres load after a miss, timing it into `cache_load_duration_seconds`. */
+  async timeLoad<T>(load: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    let result = 'failure';
+    try {
+      const value = await load();
+      result = 'success';
+      return value;
+    } finally {
+      this.loadDuration.observe({ cache: this.cacheName, result }, (performance.now() - started) / 1000);
+    }
   }
 
   async timeRead<T>(work: () => Promise<T>): Promise<T> {

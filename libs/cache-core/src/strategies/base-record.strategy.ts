@@ -90,7 +90,7 @@ export abstract class BaseRecordStrategy<T extends CacheableRecord, C, U> extend
   /** Loads after a miss; if the load fails, the miss's lease is let go for the next reader. */
   protected async loadOnMiss(id: number, cached: CacheLookup<T>, load: () => Promise<T | null>): Promise<T | null> {
     try {
-      return await load();
+      return await this.stats.timeLoad(load);
     } catch (error) {
       if (cached.kind === 'miss') void this.cache.settle(id, cached.lease);
       throw error;

@@ -1,7 +1,9 @@
+import type { DerivedMetric } from '@app/common';
 import { Inject, Injectable } from '@nestjs/common';
-import type { CacheableRecord } from '../cache-strategy';
+import type { CacheableRecord, PatternStatsExtras } from '../cache-strategy';
 import { RecordStore } from '../record-store';
 import { RecordCache } from '../redis/record-cache';
+import { counter } from '../stats/cache-metrics';
 import { CacheStats } from '../stats/cache-stats';
 import { BaseRecordStrategy, type StrategyRead } from './base-record.strategy';
 
@@ -44,6 +46,17 @@ export class ReadThroughStrategy<T extends CacheableRecord, C, U> extends BaseRe
       absentLoads: this.absentLoads,
       negativeHits: this.negativeHits,
     };
+  }
+
+  override extraMetrics(): DerivedMetric<PatternStatsExtras>[] {
+    return [
+      counter('read_through_negative_hits_total', 'Hits on a cached "no such record"', (s) => s.negativeHits),
+      counter(
+        'read_through_absent_loads_total',
+        'Loads that found no record (then cached as absent)',
+        (s) => s.absentLoads,
+      ),
+    ];
   }
 
   protected override async read(id: number): Promise<StrategyRead<T>> {

@@ -1,8 +1,9 @@
-import type { WriteOptions } from '@app/common';
+import type { DerivedMetric, WriteOptions } from '@app/common';
 import { Injectable } from '@nestjs/common';
-import type { CacheableRecord, PatternName } from '../cache-strategy';
+import type { CacheableRecord, PatternName, PatternStatsExtras } from '../cache-strategy';
 import { RecordStore } from '../record-store';
 import { RecordCache } from '../redis/record-cache';
+import { counter, sample } from '../stats/cache-metrics';
 import { CacheStats } from '../stats/cache-stats';
 import { BaseRecordStrategy } from './base-record.strategy';
 
@@ -62,6 +63,27 @@ export class WriteThroughStrategy<T extends CacheableRecord, C, U> extends BaseR
       rejectedWrites: this.rejectedWrites,
       cacheWriteFailures: this.cacheWriteFailures,
     };
+  }
+
+  override extraMetrics(): DerivedMetric<PatternStatsExtras>[] {
+    return [
+      {
+        name: 'write_through_writes_total',
+        help: 'Writes by result: success, failed (PostgreSQL or Redis error), rejected (bad input, conflict)',
+        type: 'counter',
+        labelNames: ['result'],
+        samples: (s) => [
+          ...(sample(s.successfulWrites, { result: 'success' }) ?? []),
+          ...(sample(s.failedWrites, { result: 'failed' }) ?? []),
+          ...(sample(s.rejectedWrites, { result: 'rejected' }) ?? []),
+        ],
+      },
+      counter(
+        'write_through_cache_write_failures_total',
+        'Writes in PostgreSQL whose cache update failed (the entry was dropped instead)',
+        (s) => s.cacheWriteFailures,
+      ),
+    ];
   }
 
   private async storeInCache(row: T): Promise<void> {

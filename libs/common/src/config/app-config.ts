@@ -41,6 +41,12 @@ export class AppConfig {
   @IsString()
   HOST: string = '0.0.0.0';
 
+  /** Where an app without HTTP (the write-behind worker role) serves `GET /metrics`; 0 picks a free port. */
+  @IsInt()
+  @Min(0)
+  @Max(65535)
+  METRICS_PORT: number = 9464;
+
   @Matches(/^postgres(ql)?:\/\/.+/, { message: 'DATABASE_URL must be a postgres:// URL' })
   DATABASE_URL: string = 'postgres://postgres@localhost:5432/caching_patterns';
 

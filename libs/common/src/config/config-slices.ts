@@ -28,6 +28,8 @@ export class HttpConfig {
   readonly adapter: HttpAdapterName;
   readonly swagger: boolean;
   readonly logLevel: AppConfig['LOG_LEVEL'];
+  /** The metrics-only port of an app that runs without HTTP. */
+  readonly metricsPort: number;
   /** How long the answer to a write with an `Idempotency-Key` is kept. */
   readonly idempotencyTtlSeconds: number;
   /** Admin endpoints need `Authorization: Bearer <adminToken>` when set. */
@@ -41,6 +43,7 @@ export class HttpConfig {
     this.adapter = env.HTTP_ADAPTER;
     this.swagger = env.SWAGGER_ENABLED;
     this.logLevel = env.LOG_LEVEL;
+    this.metricsPort = env.METRICS_PORT;
     this.idempotencyTtlSeconds = env.IDEMPOTENCY_TTL_SECONDS;
     this.adminToken = env.ADMIN_TOKEN;
     this.adminOpen = env.ADMIN_OPEN;

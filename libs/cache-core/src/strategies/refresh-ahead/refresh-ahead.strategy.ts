@@ -1,12 +1,13 @@
-import { RefreshAheadConfig } from '@app/common';
+import { type DerivedMetric, RefreshAheadConfig } from '@app/common';
 import { Injectable, Logger } from '@nestjs/common';
-import type { CacheableRecord, CacheRead, PatternName } from '../../cache-strategy';
+import type { CacheableRecord, CacheRead, PatternName, PatternStatsExtras } from '../../cache-strategy';
 import type { StrategyRead } from '../base-record.strategy';
 import { RecordStore } from '../../record-store';
 import { CacheKeys } from '../../redis/cache-keys';
 import { RecordCache } from '../../redis/record-cache';
 import { RedisLock } from '../../redis/redis-lock';
 import { SingleFlight } from '../../single-flight';
+import { counter, gauge, sample } from '../../stats/cache-metrics';
 import { CacheStats } from '../../stats/cache-stats';
 import { WriteThroughStrategy } from '../write-through.strategy';
 import { HotKeys } from './hot-keys';
@@ -116,6 +117,25 @@ export class RefreshAheadStrategy<T extends CacheableRecord, C, U> extends Write
       sweeps: this.sweeps,
       hotItems: this.hotItems,
     };
+  }
+
+  override extraMetrics(): DerivedMetric<PatternStatsExtras>[] {
+    return [
+      ...super.extraMetrics(),
+      {
+        name: 'refresh_ahead_refreshes_total',
+        help: 'Entries reloaded before they expired: by the sweep of the hot set, or early by a read (XFetch)',
+        type: 'counter',
+        labelNames: ['kind'],
+        samples: (s) => [
+          ...(sample(s.proactiveRefreshes, { kind: 'sweep' }) ?? []),
+          ...(sample(s.earlyRefreshes, { kind: 'early' }) ?? []),
+        ],
+      },
+      counter('refresh_ahead_refresh_failures_total', 'Refreshes that failed', (s) => s.refreshFailures),
+      counter('refresh_ahead_sweeps_total', 'Sweeps of the hot set this instance ran', (s) => s.sweeps),
+      gauge('refresh_ahead_hot_keys', 'Keys in the hot set at the last sweep', (s) => s.hotItems),
+    ];
   }
 
   protected override async read(id: number): Promise<StrategyRead<T>> {

@@ -8,16 +8,18 @@ import {
   IdempotentReplay,
   replayFor,
   ShuttingDownError,
+  type DerivedMetric,
   type StoredOutcome,
   WriteBehindConfig,
   type WriteOptions,
 } from '@app/common';
 import { type BeforeApplicationShutdown, Injectable } from '@nestjs/common';
-import type { CacheableRecord } from '../../cache-strategy';
+import type { CacheableRecord, PatternStatsExtras } from '../../cache-strategy';
 import { type Change, ChangeLog, type ChangeLogStats } from '../../redis/change-log';
 import { IdempotencyRecords } from '../../redis/idempotency-records';
 import { RecordCache } from '../../redis/record-cache';
 import { cacheWriteFailure } from '../../redis/redis-connections';
+import { counter, gauge } from '../../stats/cache-metrics';
 import { CacheStats } from '../../stats/cache-stats';
 import { BaseRecordStrategy, type StrategyRead } from '../base-record.strategy';
 import { FlushTrigger } from './flush-trigger';
@@ -127,6 +129,22 @@ export class WriteBehindStrategy<T extends CacheableRecord, C, U>
       this.cache.failed(error);
       return Object.fromEntries(CHANGE_LOG_STATS.map((name) => [name, null]));
     }
+  }
+
+  override extraMetrics(): DerivedMetric<PatternStatsExtras>[] {
+    return [
+      gauge('write_behind_pending', 'Records with accepted changes not yet in PostgreSQL', (s) => s.pendingWrites),
+      gauge(
+        'write_behind_oldest_pending_age_seconds',
+        'Age of the oldest accepted change not yet in PostgreSQL (0 when none)',
+        (s) => (s.pendingWrites === null ? null : Number(s.oldestPendingMs ?? 0) / 1000),
+      ),
+      counter('write_behind_accepted_total', 'Changes accepted into Redis', (s) => s.cachedWrites),
+      counter('write_behind_coalesced_total', 'Accepted changes merged into one already pending', (s) => s.coalesced),
+      counter('write_behind_flushes_total', 'Flush batches written to PostgreSQL', (s) => s.dbFlushes),
+      counter('write_behind_flushed_rows_total', 'Rows written to PostgreSQL by flushes', (s) => s.flushedRows),
+      gauge('write_behind_dead_letters', 'Changes PostgreSQL refused, kept for replay', (s) => s.deadLettered),
+    ];
   }
 
   protected override async read(id: number): Promise<StrategyRead<T>> {

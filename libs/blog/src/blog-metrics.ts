@@ -1,0 +1,64 @@
+import { cacheMetrics, type CacheMetricsSnapshot, CacheStats, NearCache, sample } from '@app/cache-core';
+import { AppMetrics, type DerivedMetric, derivedFrom } from '@app/common';
+import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { PostsService } from './posts.service';
+
+interface BlogSnapshot {
+  cache: CacheMetricsSnapshot;
+  list: ReturnType<PostsService['listStats']>;
+}
+
+const LIST_METRICS: DerivedMetric<BlogSnapshot['list']>[] = [
+  {
+    name: 'blog_list_chunks_total',
+    help: 'List chunks served: hit (read from Redis) or built (from PostgreSQL)',
+    type: 'counter',
+    labelNames: ['result'],
+    samples: (list) => [
+      ...(sample(list.chunksFromCache, { result: 'hit' }) ?? []),
+      ...(sample(list.chunksBuilt, { result: 'built' }) ?? []),
+    ],
+  },
+  {
+    name: 'blog_list_requests_total',
+    help: 'Full-list reads by outcome: hit, miss, partial (some chunks built), bypass (Redis away)',
+    type: 'counter',
+    labelNames: ['outcome'],
+    samples: (list) =>
+      Object.entries(list.fullLists).map(([outcome, count]) => [{ outcome: outcome.toLowerCase() }, count]),
+  },
+  {
+    name: 'blog_list_bytes_sent_total',
+    help: 'Full-list body bytes sent (compressed when the client took gzip)',
+    type: 'counter',
+    samples: (list) => sample(list.bytesSent),
+  },
+  {
+    name: 'blog_list_active_streams',
+    help: 'Full-list responses being streamed now',
+    type: 'gauge',
+    samples: (list) => sample(list.activeStreams),
+  },
+];
+
+/** The blog's metrics: the single posts' cache metrics and the list's, from the counters of its `/stats`. */
+@Injectable()
+export class BlogMetrics implements OnModuleInit {
+  constructor(
+    private readonly metrics: AppMetrics,
+    private readonly stats: CacheStats,
+    private readonly near: NearCache,
+    private readonly posts: PostsService,
+  ) {}
+
+  onModuleInit(): void {
+    this.metrics.register(this.stats.loadDuration);
+    this.metrics.derive<BlogSnapshot>(
+      () => ({ cache: { ...this.stats.snapshot(), near: this.near.snapshot() }, list: this.posts.listStats() }),
+      [
+        ...derivedFrom(cacheMetrics(this.stats.cacheName), (s: BlogSnapshot) => s.cache),
+        ...derivedFrom(LIST_METRICS, (s: BlogSnapshot) => s.list),
+      ],
+    );
+  }
+}

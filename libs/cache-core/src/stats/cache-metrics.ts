@@ -1,0 +1,105 @@
+import type { DerivedMetric, Sample } from '@app/common';
+import type { PatternStatsExtras } from '../cache-strategy';
+import type { NearCache } from '../near/near-cache';
+import type { CacheStatsSnapshot } from './cache-stats';
+
+/** What the cache metrics are derived from: the shared counters and the near cache's. */
+export interface CacheMetricsSnapshot extends CacheStatsSnapshot {
+  near: ReturnType<NearCache['snapshot']>;
+}
+
+/** A number from a snapshot field that may be missing or null (Redis away): no sample then. */
+export function sample(value: unknown, labels: Record<string, string> = {}): Sample[] | null {
+  return typeof value === 'number' && Number.isFinite(value) ? [[labels, value]] : null;
+}
+
+/**
+ * Micrometer's cache metrics (`cache_gets_total`, `cache_puts_total`, `cache_evictions_total`), plus Postgres
+ * reads and writes and the near cache, derived from the same counters `GET /stats` shows. `cache` names the
+ * records (`users`, `posts`); `cache_load_duration_seconds` is observed directly (see `CacheStats`).
+ */
+export function cacheMetrics(cache: string): DerivedMetric<CacheMetricsSnapshot>[] {
+  return [
+    {
+      name: 'cache_gets_total',
+      help: 'Cache reads by result: hit, miss (loaded and filled), bypass (loaded, cache not used)',
+      type: 'counter',
+      labelNames: ['cache', 'result'],
+      samples: (s) => [
+        [{ cache, result: 'hit' }, s.hits],
+        [{ cache, result: 'miss' }, s.misses],
+        [{ cache, result: 'bypass' }, s.bypasses],
+      ],
+    },
+    {
+      name: 'cache_near_hits_total',
+      help: 'Hits answered by the in-process near cache (part of cache_gets_total{result="hit"})',
+      type: 'counter',
+      labelNames: ['cache'],
+      samples: (s) => sample(s.nearHits, { cache }),
+    },
+    {
+      name: 'cache_puts_total',
+      help: 'Entries written to Redis',
+      type: 'counter',
+      labelNames: ['cache'],
+      samples: (s) => sample(s.cacheWrites, { cache }),
+    },
+    {
+      name: 'cache_evictions_total',
+      help: 'Entries dropped: invalidation (a write or a change notification), near_invalidation (near cache)',
+      type: 'counter',
+      labelNames: ['cache', 'cause'],
+      samples: (s) => [
+        [{ cache, cause: 'invalidation' }, s.invalidations],
+        [{ cache, cause: 'near_invalidation' }, s.near.drops],
+      ],
+    },
+    {
+      name: 'cache_errors_total',
+      help: 'Cache operations that failed (Redis unreachable or timed out)',
+      type: 'counter',
+      labelNames: ['cache'],
+      samples: (s) => sample(s.errors, { cache }),
+    },
+    {
+      name: 'cache_database_reads_total',
+      help: 'Reads that went to PostgreSQL',
+      type: 'counter',
+      labelNames: ['cache'],
+      samples: (s) => sample(s.dbReads, { cache }),
+    },
+    {
+      name: 'cache_database_writes_total',
+      help: 'Rows written to PostgreSQL',
+      type: 'counter',
+      labelNames: ['cache'],
+      samples: (s) => sample(s.dbWrites, { cache }),
+    },
+    {
+      name: 'cache_near_size',
+      help: 'Entries in the in-process near cache (0 when it is off)',
+      type: 'gauge',
+      labelNames: ['cache'],
+      samples: (s) => sample(s.near.size, { cache }),
+    },
+  ];
+}
+
+/** A pattern's counter with no labels, from one field of its `statsExtras`. */
+export function counter(
+  name: string,
+  help: string,
+  value: (extras: PatternStatsExtras) => unknown,
+): DerivedMetric<PatternStatsExtras> {
+  return { name, help, type: 'counter', samples: (s) => sample(value(s)) };
+}
+
+/** A pattern's gauge with no labels, from one field of its `statsExtras`. */
+export function gauge(
+  name: string,
+  help: string,
+  value: (extras: PatternStatsExtras) => unknown,
+): DerivedMetric<PatternStatsExtras> {
+  return { name, help, type: 'gauge', samples: (s) => sample(value(s)) };
+}
