@@ -14,6 +14,7 @@ const ADDITIVE = [
   'hits',
   'misses',
   'bypasses',
+  'writes',
   'dbReads',
   'dbWrites',
   'cacheWrites',

@@ -12,6 +12,8 @@ export interface CacheStatsSnapshot {
   misses: number;
   bypasses: number;
   hitRatio: number;
+  /** Creates, updates and deletes this process answered (or failed). */
+  writes: number;
   dbReads: number;
   dbWrites: number;
   cacheWrites: number;
@@ -34,6 +36,7 @@ export class CacheStats {
   private cacheWrites = 0;
   private invalidations = 0;
   private errors = 0;
+  private writeCount = 0;
   private readonly reads = new LatencyWindow();
   private readonly writes = new LatencyWindow();
   /**
@@ -96,6 +99,7 @@ export class CacheStats {
   }
 
   async timeWrite<T>(work: () => Promise<T>): Promise<T> {
+    this.writeCount += 1;
     return this.time(this.writes, work);
   }
 
@@ -108,6 +112,7 @@ export class CacheStats {
       misses: this.misses,
       bypasses: this.bypasses,
       hitRatio: reads === 0 ? 0 : Math.round((this.hits / reads) * 10_000) / 10_000,
+      writes: this.writeCount,
       dbReads: this.dbReads,
       dbWrites: this.dbWrites,
       cacheWrites: this.cacheWrites,

@@ -293,6 +293,20 @@ export class AppConfig {
   @IsBoolean()
   BLOG_WARM_ON_START: boolean = true;
 
+  /**
+   * Dashboard: the apps it shows, as `name=url` pairs separated by commas. Defaults to the five pattern apps
+   * on localhost at their default ports.
+   */
+  @IsOptional()
+  @Matches(/^[a-z][a-z0-9-]*=https?:\/\/[^\s,=]+(,[a-z][a-z0-9-]*=https?:\/\/[^\s,=]+)*$/, {
+    message: 'DASHBOARD_APPS must be name=http://host:port pairs separated by commas',
+  })
+  DASHBOARD_APPS?: string;
+
+  /** Dashboard: the `npm run bench` results it charts. */
+  @IsString()
+  DASHBOARD_BENCH_RESULTS: string = 'bench/results/results.json';
+
   /** When set, admin endpoints require `Authorization: Bearer <ADMIN_TOKEN>`. */
   @IsOptional()
   @IsString()

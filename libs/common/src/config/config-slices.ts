@@ -210,6 +210,31 @@ export class BlogConfig {
   }
 }
 
+/** The five pattern apps at their default ports: what the dashboard shows unless `DASHBOARD_APPS` says otherwise. */
+export const DEFAULT_DASHBOARD_APPS = {
+  'cache-aside': 'http://127.0.0.1:8001',
+  'read-through': 'http://127.0.0.1:8002',
+  'write-through': 'http://127.0.0.1:8003',
+  'write-behind': 'http://127.0.0.1:8004',
+  'refresh-ahead': 'http://127.0.0.1:8005',
+};
+
+export class DashboardConfig {
+  /** The apps shown, in order: name and base URL. */
+  readonly apps: { name: string; url: string }[];
+  /** Path of the bench results (`results.json`) to chart. */
+  readonly benchResults: string;
+
+  constructor(env: AppConfig) {
+    const pairs =
+      env.DASHBOARD_APPS === undefined
+        ? Object.entries(DEFAULT_DASHBOARD_APPS)
+        : env.DASHBOARD_APPS.split(',').map((pair) => pair.split('=') as [string, string]);
+    this.apps = pairs.map(([name, url]) => ({ name, url: url.replace(/\/+$/, '') }));
+    this.benchResults = env.DASHBOARD_BENCH_RESULTS;
+  }
+}
+
 /** Every slice of one app's configuration. */
 export interface ConfigSlices {
   identity: AppIdentity;
@@ -220,6 +245,7 @@ export interface ConfigSlices {
   writeBehind: WriteBehindConfig;
   refreshAhead: RefreshAheadConfig;
   blog: BlogConfig;
+  dashboard: DashboardConfig;
 }
 
 /** Maps the validated environment into its slices, once per app. */
@@ -233,5 +259,6 @@ export function sliceConfig(name: string, env: AppConfig): ConfigSlices {
     writeBehind: new WriteBehindConfig(env),
     refreshAhead: new RefreshAheadConfig(env),
     blog: new BlogConfig(env),
+    dashboard: new DashboardConfig(env),
   };
 }

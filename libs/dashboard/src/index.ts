@@ -1,0 +1,3 @@
+export * from './dashboard.module';
+export * from './app-monitor';
+export * from './load-runner';
