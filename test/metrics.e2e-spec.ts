@@ -1,4 +1,8 @@
+import { DEFAULT_DASHBOARD_APPS } from '@app/common';
 import type { PatternAppDefinition } from '@app/shell';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { CACHE_ASIDE } from '../apps/cache-aside/src/app.module';
 import { READ_THROUGH } from '../apps/read-through/src/app.module';
 import { REFRESH_AHEAD } from '../apps/refresh-ahead/src/app.module';
@@ -7,9 +11,25 @@ import { WRITE_THROUGH } from '../apps/write-through/src/app.module';
 import { AppProcess } from './support/app-process';
 import { startBlogTestApp } from './support/blog-app';
 import { freePort } from './support/free-port';
-import { parseExposition, promtoolCheckMetrics, type PromSample, valueOf } from './support/prometheus';
+import {
+  metricNamesIn,
+  parseExposition,
+  promtool,
+  promtoolCheckMetrics,
+  type PromSample,
+  valueOf,
+} from './support/prometheus';
 import { type AdapterName, newUser, startTestApp, type TestApp } from './support/test-app';
 import { waitFor } from './support/wait-for';
+
+/** Every sample name any app exported in this file's scrapes (for the Grafana dashboard's check). */
+const EXPORTED = new Set<string>();
+
+function parsed(text: string): PromSample[] {
+  const samples = parseExposition(text);
+  for (const sample of samples) EXPORTED.add(sample.name);
+  return samples;
+}
 
 /** The metrics only this pattern exports, besides the shared cache and HTTP metrics. */
 const PATTERN_METRICS: Record<string, string[]> = {
@@ -44,7 +64,7 @@ const CASES: [string, AdapterName, PatternAppDefinition][] = [
 async function scrape(t: { http(): ReturnType<TestApp['http']> }): Promise<{ text: string; samples: PromSample[] }> {
   const response = await t.http().get('/metrics').expect(200);
   expect(response.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
-  return { text: response.text, samples: parseExposition(response.text) };
+  return { text: response.text, samples: parsed(response.text) };
 }
 
 /** No label of any sample holds a record's id or a user's email: ids become route templates. */
@@ -166,11 +186,45 @@ describe('the write-behind worker role', () => {
       return true;
     }, 30_000);
     expect(promtoolCheckMetrics(text)).toEqual({ status: 0, output: '' });
-    const samples = parseExposition(text);
+    const samples = parsed(text);
     expect(valueOf(samples, 'write_behind_pending', { application: 'write-behind' })).toBe(0);
     expect(valueOf(samples, 'write_behind_flushed_rows_total')).toBe(0);
     expect((await fetch(`http://127.0.0.1:${metricsPort}/users/1`)).status).toBe(404);
     expect(await worker.fetch('/users/1')).toBeNull();
     expect(worker.logs).toContain(`metrics at http://127.0.0.1:${metricsPort}/metrics`);
+  });
+});
+
+describe('the Prometheus and Grafana files of docker-compose.yml', () => {
+  const dashboard = JSON.parse(readFileSync('docker/grafana/dashboards/caching-patterns.json', 'utf8')) as {
+    panels: { title: string; targets: { expr: string }[] }[];
+  };
+  const exprs = dashboard.panels.flatMap((panel) => panel.targets.map((target) => ({ panel: panel.title, ...target })));
+
+  it('scrape every app: promtool accepts the Prometheus configuration', () => {
+    expect(promtool('check', 'config', 'docker/prometheus/prometheus.yml').status).toBe(0);
+    const config = readFileSync('docker/prometheus/prometheus.yml', 'utf8');
+    for (const [app, port] of Object.entries(DEFAULT_DASHBOARD_APPS).map(([name, url]) => [name, new URL(url).port]))
+      expect(config).toContain(`${app}:${port}`);
+    expect(config).toContain('blog:8000');
+    expect(config).toMatch(/names: \[write-behind-worker\]\s+type: A\s+port: 9464/);
+  });
+
+  it("Grafana's dashboard queries are valid PromQL and read only metric names the apps export", () => {
+    expect(exprs.length).toBeGreaterThan(10);
+    const rules = {
+      groups: [{ name: 'dashboard', rules: exprs.map(({ expr }, i) => ({ record: `dashboard:q${i}`, expr })) }],
+    };
+    const file = join(mkdtempSync(join(tmpdir(), 'grafana-')), 'rules.yml');
+    writeFileSync(file, JSON.stringify(rules));
+    expect(promtool('check', 'rules', file)).toMatchObject({ status: 0 });
+    // The scrapes above ran first in this file (Jest runs a file's tests in order): every app's names are known.
+    expect(EXPORTED.size).toBeGreaterThan(50);
+    const unknown = exprs.flatMap(({ panel, expr }) =>
+      metricNamesIn(expr)
+        .filter((name) => !EXPORTED.has(name))
+        .map((name) => `${panel}: ${name}`),
+    );
+    expect(unknown).toEqual([]);
   });
 });

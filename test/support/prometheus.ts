@@ -38,3 +38,29 @@ export function promtoolCheckMetrics(text: string): { status: number | null; out
     throw new Error(`promtool is missing (apt install prometheus; .ci/run does): ${result.error.message}`);
   return { status: result.status, output: `${result.stdout}${result.stderr}` };
 }
+
+const PROMQL_KEYWORDS = new Set(['and', 'or', 'unless', 'bool', 'offset', 'inf', 'nan']);
+
+/** The metric names a PromQL expression reads (label names, functions and keywords left out). */
+export function metricNamesIn(expr: string): string[] {
+  const bare = expr
+    .replace(/"(?:[^"\\]|\\.)*"/g, '""')
+    .replace(/\{[^}]*\}/g, ' ')
+    .replace(/\[[^\]]*\]/g, ' ')
+    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ');
+  const names: string[] = [];
+  for (const match of bare.matchAll(/[a-zA-Z_:][a-zA-Z0-9_:]*/g)) {
+    const after = bare.slice(match.index + match[0].length).trimStart();
+    if (after.startsWith('(') || PROMQL_KEYWORDS.has(match[0].toLowerCase())) continue;
+    names.push(match[0]);
+  }
+  return names;
+}
+
+/** `promtool` with arguments; throws when it is not installed. */
+export function promtool(...args: string[]): { status: number | null; output: string } {
+  const result = spawnSync('promtool', args, { encoding: 'utf8' });
+  if (result.error)
+    throw new Error(`promtool is missing (apt install prometheus; .ci/run does): ${result.error.message}`);
+  return { status: result.status, output: `${result.stdout}${result.stderr}` };
+}

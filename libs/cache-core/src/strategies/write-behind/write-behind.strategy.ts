@@ -131,6 +131,7 @@ export class WriteBehindStrategy<T extends CacheableRecord, C, U>
     }
   }
 
+  /** Read from the change log in Redis, so every instance (API or worker) reports the same app-wide values. */
   override extraMetrics(): DerivedMetric<PatternStatsExtras>[] {
     return [
       gauge('write_behind_pending', 'Records with accepted changes not yet in PostgreSQL', (s) => s.pendingWrites),
