@@ -99,6 +99,8 @@ export class AppMetrics implements OnApplicationShutdown {
         collect(this: Counter | Gauge) {
           this.reset();
           const samples = derivation.latest === undefined ? null : definition.samples(derivation.latest as S);
+          // A metric without labels resets to 0; no sample is the truth when the value is unknown.
+          if (samples === null || samples.length === 0) this.remove({});
           for (const [labels, value] of samples ?? []) {
             if (this instanceof Counter) this.inc(labels, value);
             else this.set(labels, value);
