@@ -49,6 +49,7 @@ const PATTERN_METRICS: Record<string, string[]> = {
     'refresh_ahead_hot_keys',
     'write_through_writes_total',
     'refresh_ahead_sweeps_total',
+    'refresh_ahead_expired_hot_keys_total',
   ],
 };
 

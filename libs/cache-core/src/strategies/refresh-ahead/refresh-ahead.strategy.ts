@@ -43,6 +43,8 @@ export class RefreshAheadStrategy<T extends CacheableRecord, C, U> extends Write
   private refreshFailures = 0;
   private sweeps = 0;
   private hotItems = 0;
+  /** Hot keys a sweep found already expired: the expiries this pattern can see (and then reloads). */
+  private expiredHotKeys = 0;
 
   constructor(
     cache: RecordCache,
@@ -116,6 +118,7 @@ export class RefreshAheadStrategy<T extends CacheableRecord, C, U> extends Write
       refreshFailures: this.refreshFailures,
       sweeps: this.sweeps,
       hotItems: this.hotItems,
+      expiredHotKeys: this.expiredHotKeys,
     };
   }
 
@@ -135,6 +138,11 @@ export class RefreshAheadStrategy<T extends CacheableRecord, C, U> extends Write
       counter('refresh_ahead_refresh_failures_total', 'Refreshes that failed', (s) => s.refreshFailures),
       counter('refresh_ahead_sweeps_total', 'Sweeps of the hot set this instance ran', (s) => s.sweeps),
       gauge('refresh_ahead_hot_keys', 'Keys in the hot set at the last sweep', (s) => s.hotItems),
+      counter(
+        'refresh_ahead_expired_hot_keys_total',
+        'Hot keys a sweep found already expired in Redis (then reloaded)',
+        (s) => s.expiredHotKeys,
+      ),
     ];
   }
 
@@ -158,6 +166,7 @@ export class RefreshAheadStrategy<T extends CacheableRecord, C, U> extends Write
     this.hotItems = hot.length;
     const ttls = await this.cache.remainingTtls(hot.map((key) => key.id));
     const refreshBelowMs = this.options.threshold * this.cache.fullTtlMs;
+    this.expiredHotKeys += ttls.filter((ttl) => ttl === -2).length;
     const due = hot
       .filter((_, index) => {
         const ttl = ttls[index];
