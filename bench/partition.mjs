@@ -6,7 +6,7 @@ import autocannon from 'autocannon';
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import pg from 'pg';
-import { builtApp, ServerProcess } from '../scripts/lib/server-process.mjs';
+import { builtApp, healthy, ServerProcess } from '../scripts/lib/server-process.mjs';
 
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@localhost:5432/caching_patterns';
 const SECONDS = Number(process.env.PARTITION_SECONDS ?? 8);
@@ -45,7 +45,7 @@ async function run(breakerFailures) {
   });
   try {
     const url = `http://127.0.0.1:${port}`;
-    await app.waitFor('/health', { ready: (status) => status === 200 });
+    await app.waitFor('/health', { ready: healthy });
     for (let id = 1; id <= 5; id += 1) await fetch(`${url}/users/${id}`);
     redis.kill('SIGSTOP');
     const result = await autocannon({

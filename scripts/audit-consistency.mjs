@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { build, builtApp, ServerProcess } from './lib/server-process.mjs';
+import { build, builtApp, healthy, ServerProcess } from './lib/server-process.mjs';
 
 const PATTERNS = ['cache-aside', 'read-through', 'write-through', 'write-behind', 'refresh-ahead'];
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@localhost:5432/caching_patterns';
@@ -221,7 +221,7 @@ async function deploy(app, instances) {
       }),
     );
   }
-  await Promise.all(servers.map((server) => server.waitFor('/health', { ready: (status) => status === 200 })));
+  await Promise.all(servers.map((server) => server.waitFor('/health', { ready: healthy })));
   return {
     urls: servers.map((server) => server.url),
     schema,

@@ -7,7 +7,7 @@
 import { Agent, request } from 'node:http';
 import { cpus, totalmem } from 'node:os';
 import { createGunzip } from 'node:zlib';
-import { builtApp, ServerProcess } from './lib/server-process.mjs';
+import { builtApp, healthy, ServerProcess } from './lib/server-process.mjs';
 
 const base = new URL(process.env.BLOG_URL ?? 'http://localhost:8000');
 const admin = process.env.ADMIN_TOKEN ? { Authorization: `Bearer ${process.env.ADMIN_TOKEN}` } : {};
@@ -51,7 +51,7 @@ async function startBlog() {
     env: { LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', ADMIN_OPEN: process.env.ADMIN_TOKEN ? 'false' : 'true' },
     inherit: true,
   });
-  await blog.waitFor('/health', { timeoutMs: 180_000, ready: (status) => status === 200 });
+  await blog.waitFor('/health', { timeoutMs: 180_000, ready: healthy });
   process.stdout.write(`Blog up after ${((Date.now() - startedAt) / 1000).toFixed(1)} s\n`);
   return blog;
 }

@@ -128,11 +128,18 @@ function startApps() {
   // A local demo: admin endpoints (cache clear, warm, dead letters) stay usable without a token.
   const adminOpen = process.env.ADMIN_TOKEN === undefined;
   if (adminOpen) log('ADMIN_OPEN=true: admin endpoints are open to anyone here; set ADMIN_TOKEN to close them');
+  // The apps' logs are prefixed with their name here: text, coloured only when this runs on a terminal.
+  const logFormat = process.env.LOG_FORMAT ?? (process.stdout.isTTY ? 'pretty' : 'text');
+  const urls = new Map();
   const children = apps.map(([name, project]) => {
     const entry = join(root, 'dist', `${project.entryFile}.js`);
     const child = spawn(process.execPath, ['--enable-source-maps', entry], {
       cwd: root,
-      env: { ...process.env, ...(adminOpen ? { ADMIN_OPEN: process.env.ADMIN_OPEN ?? 'true' } : {}) },
+      env: {
+        ...process.env,
+        LOG_FORMAT: logFormat,
+        ...(adminOpen ? { ADMIN_OPEN: process.env.ADMIN_OPEN ?? 'true' } : {}),
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     for (const stream of [child.stdout, child.stderr]) {
@@ -140,7 +147,12 @@ function startApps() {
       stream.on('data', (chunk) => {
         const lines = (pending + chunk).split('\n');
         pending = lines.pop() ?? '';
-        for (const line of lines) process.stdout.write(`[${name}] ${line}\n`);
+        for (const line of lines) {
+          process.stdout.write(`[${name}] ${line}\n`);
+          // eslint-disable-next-line no-control-regex
+          const listening = /listening on (http:\/\/[^\s;]+)/.exec(line.replace(/\x1b\[[0-9;]*m/g, ''));
+          if (listening) urls.set(name, listening[1].replace('0.0.0.0', 'localhost'));
+        }
       });
     }
     child.on('exit', (code, signal) => log(`${name} exited (${signal ?? code})`));
@@ -162,15 +174,58 @@ function startApps() {
       if (running === 0) process.exit();
     });
   }
-  log(`running ${apps.map(([name]) => name).join(', ')}; Ctrl-C stops them all`);
+  log(`starting ${apps.map(([name]) => name).join(', ')}`);
+  return { names: apps.map(([name]) => name), urls, children };
+}
+
+/** What each app answers with once it is up, for the banner. */
+const ENTRY_POINTS = {
+  dashboard: { path: '/', what: 'the five patterns side by side, live' },
+  blog: { path: '/posts/1', what: '500,000 posts; GET /posts streams them all' },
+  'no-cache': { path: '/users/1', what: "the bench's baseline, no cache" },
+};
+
+/** Waits until every app answers on the URL it logged, then prints where everything is. */
+async function announce({ names, urls, children }, startedAt) {
+  const up = new Set();
+  let lastReport = Date.now();
+  while (up.size < names.length) {
+    if (children.some((child) => child.exitCode !== null)) return;
+    for (const name of names) {
+      if (up.has(name) || !urls.has(name)) continue;
+      const health = name === 'dashboard' ? '/api/state' : '/health';
+      const answered = await fetch(`${urls.get(name)}${health}`, { signal: AbortSignal.timeout(1000) }).catch(
+        () => null,
+      );
+      if (answered !== null) up.add(name);
+    }
+    if (Date.now() - lastReport > 5000) {
+      lastReport = Date.now();
+      const waiting = names.filter((name) => !up.has(name));
+      log(`waiting for ${waiting.join(', ')}${waiting.includes('blog') ? ' (a first start seeds 500,000 posts)' : ''}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  const width = Math.max(...names.map((name) => name.length));
+  const lines = names.map((name) => {
+    const url = urls.get(name);
+    const entry = ENTRY_POINTS[name] ?? { path: '/users/1', what: 'GET /stats, /health' };
+    const docs = name === 'dashboard' ? '' : `  docs ${url}/docs`;
+    return `  ${name.padEnd(width)}  ${`${url}${entry.path}`.padEnd(32)}${docs}  ${entry.what}`;
+  });
+  log(`everything is up in ${((Date.now() - startedAt) / 1000).toFixed(1)} s:`);
+  for (const line of lines) process.stdout.write(`${line}\n`);
+  log(`every app serves Prometheus metrics at /metrics; Ctrl-C stops them all`);
 }
 
 try {
   await ensureServices();
-  log('building');
+  const startedAt = Date.now();
+  log('building (nest build, about 20 s)');
   if (!run(process.execPath, [join(root, 'node_modules', '@nestjs', 'cli', 'bin', 'nest.js'), 'build']))
     process.exit(1);
-  startApps();
+  log(`built in ${((Date.now() - startedAt) / 1000).toFixed(1)} s`);
+  await announce(startApps(), startedAt);
 } catch (error) {
   process.stderr.write(`[start] ${error.message}\n`);
   process.exit(1);

@@ -89,7 +89,8 @@ describe(`blog streaming ${POSTS.toLocaleString('en-US')} posts from the built a
     child.once('exit', () => (exited = true));
     await waitFor(async () => {
       try {
-        return (await fetch(`${url}/health`)).status === 200;
+        const health = await fetch(`${url}/health`);
+        return health.status === 200 && ((await health.json()) as { status: string }).status === 'ok';
       } catch {
         return false;
       }

@@ -143,7 +143,7 @@ describe.each([CACHE_ASIDE, READ_THROUGH, WRITE_THROUGH, REFRESH_AHEAD])(
         let a = await AppProcess.start(definition.name, { ...env, REDIS_URL: url });
         let b: TestApp | undefined;
         try {
-          await waitFor(async () => (await a.fetch('/health'))?.status === 200, 30_000);
+          await waitFor(() => a.healthy(), 30_000);
           proxy.disconnect();
           const answer = await a.fetch(`/users/${user.id}`, {
             method: 'PATCH',
@@ -159,7 +159,7 @@ describe.each([CACHE_ASIDE, READ_THROUGH, WRITE_THROUGH, REFRESH_AHEAD])(
           expect(await outboxRows(b)).toBe(0);
           proxy.restore();
           a = await AppProcess.start(definition.name, { ...env, REDIS_URL: url });
-          await waitFor(async () => (await a.fetch('/health'))?.status === 200, 30_000);
+          await waitFor(() => a.healthy(), 30_000);
           expect((await a.fetch(`/users/${user.id}`))?.body).toMatchObject({ name: 'Written before the crash' });
         } finally {
           await a.cleanUp();

@@ -8,6 +8,9 @@ export const root = resolve(import.meta.dirname, '..', '..');
 
 const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
 
+/** `/health` says ok: Postgres and Redis both answer (200 `degraded` means serving without Redis). */
+export const healthy = (status, body) => status === 200 && body?.status === 'ok';
+
 /** `nest build`, with its output on this terminal; throws when it fails. */
 export function build() {
   const nest = join(root, 'node_modules/@nestjs/cli/bin/nest.js');
@@ -51,15 +54,24 @@ export class ServerProcess {
     return this.text;
   }
 
-  /** Resolves once `path` answers below 500 (or `ready(status)`); throws if the process exits or time runs out. */
+  /**
+   * Resolves once `path` answers below 500 (or `ready(status, body)`, with the body parsed when it is JSON);
+   * throws if the process exits or time runs out.
+   */
   async waitFor(path = '/health', { timeoutMs = 30_000, ready = (status) => status < 500 } = {}) {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       if (this.child.exitCode !== null) throw new Error(`server on ${this.port} exited:\n${this.text}`);
       try {
         const response = await fetch(`${this.url}${path}`, { signal: AbortSignal.timeout(2000) });
-        await response.arrayBuffer();
-        if (ready(response.status)) return;
+        const text = await response.text();
+        let body = null;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          // not JSON
+        }
+        if (ready(response.status, body)) return;
       } catch {
         // not listening yet
       }

@@ -62,6 +62,12 @@ export class AppProcess {
     }
   }
 
+  /** `/health` says ok: Postgres and Redis both answer (a 200 `degraded` serves without Redis). */
+  async healthy(): Promise<boolean> {
+    const health = await this.fetch('/health');
+    return health?.status === 200 && (health.body as { status?: string } | null)?.status === 'ok';
+  }
+
   /** Sends `signal` and resolves with how it ended (exit code or signal) and how long that took. */
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<{ ended: string; ms: number }> {
     const started = Date.now();

@@ -5,7 +5,11 @@ import { Module } from '@nestjs/common';
 
 @Module({
   // No `POST /cache/clear`: the cache holds accepted changes Postgres does not have yet.
-  imports: [AppShellModule.forRoot({ tables: USER_TABLES, cacheClear: false }), UsersModule, WriteBehindModule],
+  imports: [
+    AppShellModule.forRoot({ tables: USER_TABLES, cacheClear: false, needsRedis: true }),
+    UsersModule,
+    WriteBehindModule,
+  ],
 })
 export class AppModule {}
 

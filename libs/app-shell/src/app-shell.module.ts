@@ -3,7 +3,7 @@ import { AdminTokenGuard, DatabaseModule, type DatabaseTables } from '@app/commo
 import { type DynamicModule, Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import { CacheAdminController } from './http/cache-admin.controller';
-import { HealthController } from './http/health.controller';
+import { HealthController, HealthOptions } from './http/health.controller';
 import { StatsController } from './http/stats.controller';
 import { MetricsModule } from './metrics/metrics.module';
 import { PatternMetrics } from './metrics/pattern-metrics';
@@ -19,6 +19,11 @@ export interface AppShellOptions {
   stats?: boolean;
   /** `POST /cache/clear`; off where the cache holds data Postgres does not have yet (write-behind). */
   cacheClear?: boolean;
+  /**
+   * True where the app cannot serve without Redis (write-behind): `/health` is then 503 when Redis is away.
+   * Otherwise the app serves from Postgres meanwhile and `/health` answers 200 with status `degraded`.
+   */
+  needsRedis?: boolean;
 }
 
 /**
@@ -31,13 +36,23 @@ export class AppShellModule {
   static forRoot(options: AppShellOptions): DynamicModule {
     return {
       module: AppShellModule,
-      imports: [DatabaseModule.forRoot(options.tables), CacheCoreModule, TerminusModule, MetricsModule],
+      // Terminus logs every failed check at ERROR; the Redis layer already says when Redis is away.
+      imports: [
+        DatabaseModule.forRoot(options.tables),
+        CacheCoreModule,
+        TerminusModule.forRoot({ logger: false }),
+        MetricsModule,
+      ],
       controllers: [
         HealthController,
         ...(options.stats === false ? [] : [StatsController]),
         ...(options.cacheClear === false ? [] : [CacheAdminController]),
       ],
-      providers: [AdminTokenGuard, ...(options.stats === false ? [] : [InstanceStats, PatternMetrics])],
+      providers: [
+        { provide: HealthOptions, useValue: new HealthOptions(options.needsRedis ?? false) },
+        AdminTokenGuard,
+        ...(options.stats === false ? [] : [InstanceStats, PatternMetrics]),
+      ],
     };
   }
 }

@@ -115,7 +115,8 @@ class Panel {
     const body = stats.body as StatsBody;
     const delta = this.delta(at, body);
     this.previous = { at, stats: body };
-    const status: AppStatus = health?.status === 200 ? 'up' : 'degraded';
+    const healthStatus = (health?.body as { status?: string } | null)?.status;
+    const status: AppStatus = health?.status === 200 && healthStatus === 'ok' ? 'up' : 'degraded';
     const requestsPerSec = delta === null ? null : delta.requests / delta.seconds;
     const hitRatio = delta !== null && delta.reads > 0 ? delta.hits / delta.reads : (body.hitRatio ?? null);
     this.state = {

@@ -1,30 +1,23 @@
 import {
   AppConfigModule,
-  AppMetrics,
   type ConfigSlices,
   HttpErrorFilter,
-  type HttpConfig,
   JsonBodyPipe,
   JsonContentTypeGuard,
   sliceConfig,
   type AppConfig,
 } from '@app/common';
-import { type DynamicModule, type INestApplication, type LogLevel, ValidationPipe } from '@nestjs/common';
+import { type DynamicModule, type INestApplication, ValidationPipe } from '@nestjs/common';
 import { HttpAdapterHost, NestFactory } from '@nestjs/core';
 import { ExpressAdapter, type NestExpressApplication } from '@nestjs/platform-express';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { AppDefinition } from '../app-definition';
+import { appLogger } from './app-logger';
+import { observeRequests } from './request-hooks';
 
 /** The largest request body any app accepts; bigger ones get 413. */
 export const BODY_LIMIT_BYTES = 100 * 1024;
-
-const LOG_LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
-
-export function logLevels(http: HttpConfig): LogLevel[] {
-  return LOG_LEVELS.slice(0, LOG_LEVELS.indexOf(http.logLevel) + 1);
-}
 
 /** The app's static module, with the configuration slices made global at its root. */
 export function rootModule(definition: AppDefinition, slices: ConfigSlices): DynamicModule {
@@ -43,7 +36,7 @@ export function createApp(definition: AppDefinition, env: AppConfig): Promise<IN
 /** {@link createApp} from configuration already mapped into slices. */
 export async function createAppWith(definition: AppDefinition, slices: ConfigSlices): Promise<INestApplication> {
   const module = rootModule(definition, slices);
-  const logger = logLevels(slices.http);
+  const logger = appLogger(slices.http);
   let app: INestApplication;
   if (slices.http.adapter === 'fastify') {
     const fastify = await NestFactory.create<NestFastifyApplication>(
@@ -51,14 +44,7 @@ export async function createAppWith(definition: AppDefinition, slices: ConfigSli
       new FastifyAdapter({ bodyLimit: BODY_LIMIT_BYTES }),
       { logger, abortOnError: false },
     );
-    const metrics = fastify.get(AppMetrics);
-    fastify
-      .getHttpAdapter()
-      .getInstance()
-      .addHook('onResponse', (request, reply, done) => {
-        metrics.observeRequest(request.method, request.routeOptions.url, reply.statusCode, reply.elapsedTime / 1000);
-        done();
-      });
+    observeRequests(fastify, slices.http);
     app = fastify;
   } else {
     const express = await NestFactory.create<NestExpressApplication>(module, new ExpressAdapter(), {
@@ -67,22 +53,7 @@ export async function createAppWith(definition: AppDefinition, slices: ConfigSli
       abortOnError: false,
     });
     express.disable('x-powered-by');
-    const metrics = express.get(AppMetrics);
-    // Express sets `request.route` once a route matches: its path is the template (`/users/:id`).
-    express.use(
-      (request: IncomingMessage & { route?: { path?: string } }, response: ServerResponse, next: () => void) => {
-        const started = performance.now();
-        response.once('finish', () => {
-          metrics.observeRequest(
-            request.method ?? 'GET',
-            request.route?.path,
-            response.statusCode,
-            (performance.now() - started) / 1000,
-          );
-        });
-        next();
-      },
-    );
+    observeRequests(express, slices.http);
     express.useBodyParser('json', { limit: BODY_LIMIT_BYTES });
     app = express;
   }
@@ -103,7 +74,12 @@ export async function createAppWith(definition: AppDefinition, slices: ConfigSli
   if (slices.http.swagger) {
     const document = SwaggerModule.createDocument(
       app,
-      new DocumentBuilder().setTitle(definition.name).setDescription(definition.description).addBearerAuth().build(),
+      new DocumentBuilder()
+        .setTitle(definition.name)
+        .setDescription(definition.description)
+        // Admin endpoints take the ADMIN_TOKEN the app runs with: an opaque string, not a JWT.
+        .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'ADMIN_TOKEN', description: 'The ADMIN_TOKEN' })
+        .build(),
     );
     SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
   }

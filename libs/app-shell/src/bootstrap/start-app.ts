@@ -2,7 +2,8 @@ import { AppMetrics, type AppConfig, InvalidConfigError, loadAppConfig, sliceCon
 import { type INestApplicationContext, Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { AppDefinition } from '../app-definition';
-import { createAppWith, logLevels, rootModule } from './create-app';
+import { appLogger } from './app-logger';
+import { createAppWith, rootModule } from './create-app';
 
 /**
  * `main.ts` of every app: validates the environment (printing every problem and exiting 1 when it is bad),
@@ -23,7 +24,7 @@ export async function startApp(definition: AppDefinition): Promise<INestApplicat
   const slices = sliceConfig(definition.name, env);
   if (definition.headless?.(slices)) {
     const context = await NestFactory.createApplicationContext(rootModule(definition, slices), {
-      logger: logLevels(slices.http),
+      logger: appLogger(slices.http),
       abortOnError: false,
     });
     context.enableShutdownHooks();

@@ -1,7 +1,7 @@
 import { RecordCache } from '@app/cache-core';
 import type { HeaderWriter } from '@app/common';
 import { Controller, Get, Res, ServiceUnavailableException } from '@nestjs/common';
-import { ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import {
   HealthCheck,
   type HealthCheckResult,
@@ -9,6 +9,14 @@ import {
   HealthIndicatorService,
   TypeOrmHealthIndicator,
 } from '@nestjs/terminus';
+
+/** Whether this app can serve without Redis (see `AppShellOptions.needsRedis`). */
+export class HealthOptions {
+  constructor(readonly needsRedis: boolean) {}
+}
+
+/** Terminus's result, or `degraded`: serving, with Redis away or slower than its command timeout. */
+export type HealthBody = Omit<HealthCheckResult, 'status'> & { status: HealthCheckResult['status'] | 'degraded' };
 
 @ApiTags('health')
 @Controller('health')
@@ -18,18 +26,27 @@ export class HealthController {
     private readonly database: TypeOrmHealthIndicator,
     private readonly indicators: HealthIndicatorService,
     private readonly cache: RecordCache,
+    private readonly options: HealthOptions,
   ) {}
 
-  /** Pings Postgres and Redis; 200 when both answer, 503 with each one's state otherwise. */
+  /**
+   * Pings Postgres and Redis. 200 `ok` when both answer; 200 `degraded` when only Redis does not (or not within
+   * its command timeout) and the app serves from Postgres meanwhile; 503 when the app cannot serve.
+   */
   @Get()
   @HealthCheck()
-  async check(@Res({ passthrough: true }) response: HeaderWriter): Promise<HealthCheckResult> {
+  @ApiOkResponse({ description: '`ok`, or `degraded`: serving without Redis' })
+  @ApiServiceUnavailableResponse({ description: 'Postgres is away, or Redis is and this app needs it' })
+  async check(@Res({ passthrough: true }) response: HeaderWriter): Promise<HealthBody> {
     try {
       return await this.probe();
     } catch (error) {
       if (!(error instanceof ServiceUnavailableException)) throw error;
+      const result = error.getResponse() as HealthCheckResult;
+      const onlyRedis = Object.keys(result.error ?? {}).every((name) => name === 'redis');
+      if (onlyRedis && !this.options.needsRedis) return { ...result, status: 'degraded' };
       response.status(503);
-      return error.getResponse() as HealthCheckResult;
+      return result;
     }
   }
 

@@ -8,6 +8,7 @@ import {
   IdempotencyInterceptor,
   ifNoneMatchHits,
   ParseIdPipe,
+  responseHeader,
   WriteConditions,
 } from '@app/common';
 import {
@@ -27,7 +28,7 @@ import {
   UseInterceptors,
   ValidationPipe,
 } from '@nestjs/common';
-import { ApiHeader, ApiNoContentResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import Negotiator from 'negotiator';
 import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
@@ -54,10 +55,14 @@ export class PostsController {
    * it, straight from Redis). With `limit` and/or `after`: one page, and a `Link` header to the next.
    */
   @Get()
-  @ApiOkResponse({ type: [PostDto] })
-  @ApiHeader({ name: 'X-Cache', description: 'HIT, MISS, PARTIAL (some list chunks rebuilt) or BYPASS (Redis away)' })
-  @ApiHeader({ name: 'X-Cache-Chunks', description: 'Full list: chunks found in Redis / chunks in the list' })
-  @ApiHeader({ name: 'Link', description: 'Pages: <…?limit=N&after=ID>; rel="next", absent on the last page' })
+  @ApiOkResponse({
+    type: [PostDto],
+    headers: {
+      'X-Cache': responseHeader('HIT, MISS, PARTIAL (some list chunks rebuilt) or BYPASS (Redis away)'),
+      'X-Cache-Chunks': responseHeader('Full list only: chunks found in Redis / chunks in the list', false),
+      Link: responseHeader('Pages only: `</posts?limit=N&after=ID>; rel="next"`, absent on the last page', false),
+    },
+  })
   async list(
     @Query(new ValidationPipe({ transform: true, whitelist: true, forbidNonWhitelisted: true }))
     query: ListPostsQuery,
@@ -105,11 +110,8 @@ export class PostsController {
   }
 
   @Get(':id')
-  @ApiOkResponse({ type: PostDto })
-  @ApiConditionalRead()
-  @ApiHeader({
-    name: 'X-Cache',
-    description: 'HIT, MISS, or BYPASS when Redis is unavailable; `HIT; tier=near` from the near cache',
+  @ApiConditionalRead(PostDto, {
+    'X-Cache': responseHeader('HIT, MISS, or BYPASS when Redis is unavailable; `HIT; tier=near` from the near cache'),
   })
   async get(
     @Param('id', ParseIdPipe) id: number,
@@ -126,7 +128,7 @@ export class PostsController {
   }
 
   @Post()
-  @ApiConditionalWrite(false)
+  @ApiConditionalWrite(false, { status: 201, type: PostDto })
   async create(
     @Body() body: CreatePostDto,
     @Conditions() conditions: WriteConditions,
@@ -137,7 +139,7 @@ export class PostsController {
 
   /** A partial update, as in the seed: send any non-empty subset of title, content, author. */
   @Put(':id')
-  @ApiConditionalWrite(true)
+  @ApiConditionalWrite(true, { status: 200, type: PostDto })
   async update(
     @Param('id', ParseIdPipe) id: number,
     @Body() body: UpdatePostDto,
@@ -149,8 +151,7 @@ export class PostsController {
 
   @Delete(':id')
   @HttpCode(204)
-  @ApiNoContentResponse()
-  @ApiConditionalWrite(true)
+  @ApiConditionalWrite(true, { status: 204 })
   async remove(@Param('id', ParseIdPipe) id: number, @Conditions() conditions: WriteConditions): Promise<void> {
     await this.posts.remove(id, conditions.options<PostRecord>(204));
   }

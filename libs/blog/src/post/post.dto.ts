@@ -60,7 +60,12 @@ const toInteger = ({ value }: { value: unknown }): unknown =>
 
 /** Query of `GET /posts`: none for the full list; `limit` and/or `after` for one page (keyset pagination). */
 export class ListPostsQuery {
-  @ApiPropertyOptional({ minimum: 1, maximum: MAX_PAGE_SIZE, description: 'Page size (100 when only after is sent)' })
+  @ApiPropertyOptional({
+    type: 'integer',
+    minimum: 1,
+    maximum: MAX_PAGE_SIZE,
+    description: 'Page size (100 when only after is sent)',
+  })
   @IsOptional()
   @Transform(toInteger)
   @IsInt()
@@ -68,7 +73,11 @@ export class ListPostsQuery {
   @Max(MAX_PAGE_SIZE)
   limit?: number;
 
-  @ApiPropertyOptional({ minimum: 0, description: 'Cursor: the page starts after this id (0 = first page)' })
+  @ApiPropertyOptional({
+    type: 'integer',
+    minimum: 0,
+    description: 'Cursor: the page starts after this id (0 = first page)',
+  })
   @IsOptional()
   @Transform(toInteger)
   @IsInt()
@@ -79,7 +88,7 @@ export class ListPostsQuery {
 
 /** A post as the API returns it. */
 export class PostDto {
-  @ApiProperty({ example: 1 })
+  @ApiProperty({ example: 1, type: 'integer', minimum: 1 })
   id!: number;
 
   @ApiProperty({ example: 'Redis Best Practices - Part 1' })

@@ -1,4 +1,5 @@
 import type { IdempotencyClaim, StoredOutcome, WriteOptions } from '@app/common';
+import { Logger } from '@nestjs/common';
 import { type CacheableRecord, type CacheRead, CacheStrategy } from '../cache-strategy';
 import type { RecordStore } from '../record-store';
 import type { CacheLookup, RecordCache } from '../redis/record-cache';
@@ -22,6 +23,7 @@ export type StrategyRead<T> = CacheRead<T> & { settled?: boolean };
  */
 export abstract class BaseRecordStrategy<T extends CacheableRecord, C, U> extends CacheStrategy<T, C, U> {
   private readonly reads = new SingleFlight<StrategyRead<T>>();
+  private readonly readLogger = new Logger('CacheStrategy');
   /**
    * False where a write is not announced when it is acknowledged (write-behind reaches Postgres, and so the
    * outbox, only when flushed): there a read cannot know that a read in flight predates another instance's
@@ -41,11 +43,13 @@ export abstract class BaseRecordStrategy<T extends CacheableRecord, C, U> extend
   async get(id: number): Promise<CacheRead<T>> {
     if (!this.shareReads) {
       const own = await this.read(id);
+      if (own.outcome !== 'HIT') this.explainLoad(id, own);
       this.stats.countRead(own.outcome, own.tier);
       return { value: own.value, outcome: own.outcome, tier: own.tier };
     }
     const { value: shared, joined } = await this.reads.join(String(id), () => this.read(id));
     const read = joined && shared.settled === false ? await this.read(id) : shared;
+    if (read.outcome !== 'HIT') this.explainLoad(id, read);
     this.stats.countRead(read.outcome, read.tier);
     return { value: read.value, outcome: read.outcome, tier: read.tier };
   }
@@ -75,6 +79,16 @@ export abstract class BaseRecordStrategy<T extends CacheableRecord, C, U> extend
 
   storedOutcome(claim: IdempotencyClaim): Promise<StoredOutcome | null> {
     return this.store.storedOutcome(claim);
+  }
+
+  /** A debug line at the decision a miss or a bypass made (`LOG_LEVEL=debug`). */
+  private explainLoad(id: number, read: StrategyRead<T>): void {
+    if (!Logger.isLevelEnabled('debug')) return;
+    const what = `${this.store.entityName} ${id}`;
+    if (read.outcome === 'BYPASS') this.readLogger.debug(`${what}: Redis not used, read from PostgreSQL`);
+    else if (read.settled === false)
+      this.readLogger.debug(`${what}: miss, loaded; not cached (a write took the lease)`);
+    else this.readLogger.debug(`${what}: miss, loaded from PostgreSQL and cached`);
   }
 
   /** One read of `id`; runs at most once at a time per key. */

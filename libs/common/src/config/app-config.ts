@@ -324,6 +324,19 @@ export class AppConfig {
 
   @IsIn(['fatal', 'error', 'warn', 'log', 'debug', 'verbose'])
   LOG_LEVEL: 'fatal' | 'error' | 'warn' | 'log' | 'debug' | 'verbose' = 'log';
+
+  /**
+   * `pretty` (coloured text), `text` (plain text) or `json` (one object a line). Unset: `pretty` on a terminal,
+   * `json` otherwise (a file, a pipe, a log collector).
+   */
+  @IsOptional()
+  @IsIn(['pretty', 'text', 'json'])
+  LOG_FORMAT?: 'pretty' | 'text' | 'json';
+
+  /** Log every request (method, route template, status, duration, X-Cache) at `log` level; else at `debug`. */
+  @Transform(toBoolean)
+  @IsBoolean()
+  LOG_REQUESTS: boolean = false;
 }
 
 /**

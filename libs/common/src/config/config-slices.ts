@@ -28,6 +28,9 @@ export class HttpConfig {
   readonly adapter: HttpAdapterName;
   readonly swagger: boolean;
   readonly logLevel: AppConfig['LOG_LEVEL'];
+  readonly logFormat: 'pretty' | 'text' | 'json';
+  /** Requests are logged at `log` level when true, at `debug` otherwise. */
+  readonly logRequests: boolean;
   /** The metrics-only port of an app that runs without HTTP. */
   readonly metricsPort: number;
   /** How long the answer to a write with an `Idempotency-Key` is kept. */
@@ -43,6 +46,8 @@ export class HttpConfig {
     this.adapter = env.HTTP_ADAPTER;
     this.swagger = env.SWAGGER_ENABLED;
     this.logLevel = env.LOG_LEVEL;
+    this.logFormat = env.LOG_FORMAT ?? (process.stdout.isTTY ? 'pretty' : 'json');
+    this.logRequests = env.LOG_REQUESTS;
     this.metricsPort = env.METRICS_PORT;
     this.idempotencyTtlSeconds = env.IDEMPOTENCY_TTL_SECONDS;
     this.adminToken = env.ADMIN_TOKEN;

@@ -8,6 +8,7 @@ import {
   IdempotencyInterceptor,
   ifNoneMatchHits,
   ParseIdPipe,
+  responseHeader,
   WriteConditions,
 } from '@app/common';
 import {
@@ -24,7 +25,7 @@ import {
   Res,
   UseInterceptors,
 } from '@nestjs/common';
-import { ApiHeader, ApiNoContentResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { ApiTags } from '@nestjs/swagger';
 import { CreateUserDto, PatchUserDto, ReplaceUserDto, toUserDto, UserDto } from '../user/user.dto';
 import type { UserRecord } from '../user/user.record';
 import { UsersService } from '../users.service';
@@ -36,7 +37,7 @@ export class UsersController {
   constructor(private readonly users: UsersService) {}
 
   @Post()
-  @ApiConditionalWrite(false)
+  @ApiConditionalWrite(false, { status: 201, type: UserDto })
   async create(
     @Body() body: CreateUserDto,
     @Conditions() conditions: WriteConditions,
@@ -46,11 +47,8 @@ export class UsersController {
   }
 
   @Get(':id')
-  @ApiOkResponse({ type: UserDto })
-  @ApiConditionalRead()
-  @ApiHeader({
-    name: 'X-Cache',
-    description: 'HIT, MISS, or BYPASS when Redis is unavailable; `HIT; tier=near` from the near cache',
+  @ApiConditionalRead(UserDto, {
+    'X-Cache': responseHeader('HIT, MISS, or BYPASS when Redis is unavailable; `HIT; tier=near` from the near cache'),
   })
   async get(
     @Param('id', ParseIdPipe) id: number,
@@ -67,7 +65,7 @@ export class UsersController {
   }
 
   @Put(':id')
-  @ApiConditionalWrite(true)
+  @ApiConditionalWrite(true, { status: 200, type: UserDto })
   async replace(
     @Param('id', ParseIdPipe) id: number,
     @Body() body: ReplaceUserDto,
@@ -78,7 +76,7 @@ export class UsersController {
   }
 
   @Patch(':id')
-  @ApiConditionalWrite(true)
+  @ApiConditionalWrite(true, { status: 200, type: UserDto })
   async patch(
     @Param('id', ParseIdPipe) id: number,
     @Body() body: PatchUserDto,
@@ -90,8 +88,7 @@ export class UsersController {
 
   @Delete(':id')
   @HttpCode(204)
-  @ApiNoContentResponse()
-  @ApiConditionalWrite(true)
+  @ApiConditionalWrite(true, { status: 204 })
   async remove(@Param('id', ParseIdPipe) id: number, @Conditions() conditions: WriteConditions): Promise<void> {
     await this.users.remove(id, conditions.options<UserRecord>(204));
   }

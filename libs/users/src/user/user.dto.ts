@@ -16,7 +16,7 @@ export class CreateUserDto {
   @IsEmail()
   email!: string;
 
-  @ApiProperty({ example: 28, minimum: 0, maximum: 150 })
+  @ApiProperty({ example: 28, type: 'integer', minimum: 0, maximum: 150 })
   @IsInt()
   @Min(0)
   @Max(150)
@@ -43,7 +43,7 @@ export class PatchUserDto extends PartialType(CreateUserDto) {
 
 /** A user as the API returns it. */
 export class UserDto {
-  @ApiProperty({ example: 1 })
+  @ApiProperty({ example: 1, type: 'integer', minimum: 1 })
   id!: number;
 
   @ApiProperty({ example: 'Alice Johnson' })
@@ -52,7 +52,7 @@ export class UserDto {
   @ApiProperty({ example: 'alice@example.com' })
   email!: string;
 
-  @ApiProperty({ example: 28 })
+  @ApiProperty({ example: 28, type: 'integer', minimum: 0, maximum: 150 })
   age!: number;
 
   @ApiProperty({ example: '2026-11-21T12:00:00.000Z', description: 'ISO 8601, UTC' })

@@ -180,6 +180,7 @@ export class RefreshAheadStrategy<T extends CacheableRecord, C, U> extends Write
       if (outcome === 'refreshed') refreshed += 1;
       if (outcome === 'failed') failed += 1;
     }
+    this.logger.debug(`Sweep: ${hot.length} hot, ${due.length} due, ${refreshed} refreshed, ${failed} failed`);
     return { status: 'swept', hot: hot.length, due: due.length, refreshed, failed };
   }
 
@@ -198,8 +199,12 @@ export class RefreshAheadStrategy<T extends CacheableRecord, C, U> extends Write
       await this.hotKeys.forget(id).catch((error: unknown) => this.cache.failed(error));
       return 'gone';
     }
-    if (!(await this.cache.fill(id, row, lease))) return 'superseded';
+    if (!(await this.cache.fill(id, row, lease))) {
+      this.logger.debug(`Refresh of ${id} dropped: a write took the lease first`);
+      return 'superseded';
+    }
     this.proactiveRefreshes += 1;
+    this.logger.debug(`Refreshed ${id} before it expired`);
     return 'refreshed';
   }
 

@@ -111,6 +111,10 @@ export class WriteBehindFlusher<T extends CacheableRecord = CacheableRecord> {
       await this.log.countFlush(written.length);
       this.stats.countDbWrite(written.length);
     }
+    this.logger.debug(
+      `Flushed a batch of ${ids.length} claimed: ${written.length} written to PostgreSQL, ` +
+        `${changes.length - written.length} held back, ${orphans.length} already settled`,
+    );
     return ids.length;
   }
 

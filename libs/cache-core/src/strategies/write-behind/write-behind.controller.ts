@@ -1,6 +1,6 @@
 import { AdminTokenGuard, FlushTimeoutError } from '@app/common';
 import { Body, Controller, Get, HttpCode, HttpStatus, Post, Query, Res, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiPropertyOptional, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { ArrayMaxSize, IsArray, IsInt, Max, Min, ValidateIf } from 'class-validator';
 import { ChangeLog, type DeadLetter } from '../../redis/change-log';
 import { FlushProcessor } from './flush.processor';
@@ -14,6 +14,12 @@ interface StatusWriter {
 
 export class ReplayDto {
   /** Ids to replay; all dead letters when absent (null is not absent: it is a 400). */
+  @ApiPropertyOptional({
+    description: 'Ids to replay; every dead letter when absent',
+    type: 'array',
+    items: { type: 'integer', minimum: 1, maximum: 2_147_483_647 },
+    maxItems: 10_000,
+  })
   @ValidateIf((_, value) => value !== undefined)
   @IsArray()
   @ArrayMaxSize(10_000)

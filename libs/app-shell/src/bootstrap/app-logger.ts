@@ -1,0 +1,21 @@
+import type { HttpConfig } from '@app/common';
+import { ConsoleLogger, type LogLevel } from '@nestjs/common';
+
+const LOG_LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
+
+export function logLevels(http: HttpConfig): LogLevel[] {
+  return LOG_LEVELS.slice(0, LOG_LEVELS.indexOf(http.logLevel) + 1);
+}
+
+/**
+ * Nest's own logger, in the configured format: coloured text on a terminal, JSON lines (with each message's
+ * fields at the top level) anywhere else, so files and log collectors get no ANSI codes.
+ */
+export function appLogger(http: HttpConfig): ConsoleLogger {
+  return new ConsoleLogger({
+    logLevels: logLevels(http),
+    json: http.logFormat === 'json',
+    colors: http.logFormat === 'pretty',
+    flattenParams: true,
+  });
+}
