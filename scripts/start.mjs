@@ -181,7 +181,7 @@ function startApps() {
 /** What each app answers with once it is up, for the banner. */
 const ENTRY_POINTS = {
   dashboard: { path: '/', what: 'the five patterns side by side, live' },
-  blog: { path: '/posts/1', what: '500,000 posts; GET /posts streams them all' },
+  blog: { path: '/posts/1', what: 'the blog demo; GET /posts streams every post' },
   'no-cache': { path: '/users/1', what: "the bench's baseline, no cache" },
 };
 
@@ -209,7 +209,7 @@ async function announce({ names, urls, children }, startedAt) {
   const width = Math.max(...names.map((name) => name.length));
   const lines = names.map((name) => {
     const url = urls.get(name);
-    const entry = ENTRY_POINTS[name] ?? { path: '/users/1', what: 'GET /stats, /health' };
+    const entry = ENTRY_POINTS[name] ?? { path: '/users/1', what: `the ${name} pattern; /stats, /health` };
     const docs = name === 'dashboard' ? '' : `  docs ${url}/docs`;
     return `  ${name.padEnd(width)}  ${`${url}${entry.path}`.padEnd(32)}${docs}  ${entry.what}`;
   });
