@@ -2,15 +2,17 @@
 // `npm run bench [-- --quick]` (`-- --report` rewrites results.md and results.svg from results.json): the five
 // patterns, a no-cache baseline and bare reference servers, measured side by side on this machine against local
 // Postgres and Redis. Load comes from autocannon in this process (lib/load.mjs); every server runs in its own
-// child process (lib/servers.mjs). Writes bench/results/results.{md,svg,json} (lib/report.mjs).
+// child process (lib/servers.mjs). Writes bench/results/results.{md,svg,json} (lib/report.mjs); a quick run
+// (Fastify only, no cluster or flush details) writes bench/results/quick/, which git ignores. Every Redis key
+// the bench made is deleted at the end, whatever happens.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { build, root } from '../scripts/lib/server-process.mjs';
-import { load, measurer, requestMix, stats, USERS, ZIPF_S, zipfSampler } from './lib/load.mjs';
+import { load, measurer, readEach, requestMix, stats, USERS, ZIPF_S, zipfSampler } from './lib/load.mjs';
 import { markdown, svg } from './lib/report.mjs';
 import { schemaName, seedUsers, startApp, startReference } from './lib/servers.mjs';
 
@@ -19,12 +21,14 @@ const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@localhost:
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://localhost:6379';
 const DURATION = quick ? 1.5 : 10;
 const WARMUP = quick ? 1 : 3;
-const ADAPTERS = ['express', 'fastify'];
+const ADAPTERS = quick ? ['fastify'] : ['express', 'fastify'];
 const APPS = quick
   ? ['no-cache', 'cache-aside', 'write-through', 'write-behind']
   : ['no-cache', 'cache-aside', 'read-through', 'write-through', 'write-behind', 'refresh-ahead'];
 const CLEARABLE = new Set(['cache-aside', 'read-through', 'write-through', 'refresh-ahead']);
-const RESULTS = join(root, 'bench/results');
+const RESULTS = join(root, quick ? 'bench/results/quick' : 'bench/results');
+/** Every key the bench writes starts with one of these (BullMQ's prefix is hash-tagged: `{bench:...bull}`). */
+const KEY_PATTERNS = ['bench:*', '{bench:*'];
 const urls = { databaseUrl: DATABASE_URL, redisUrl: REDIS_URL };
 
 const results = [];
@@ -51,7 +55,9 @@ async function referenceServers(ids, zipf) {
   await pipeline.exec();
   const references = [
     ['node:http + Redis', 'bench/reference/node-redis.mjs', {}],
-    ['node:http + Postgres', 'bench/reference/node-postgres.mjs', { DATABASE_SCHEMA: 'bench_reference' }],
+    ...(quick
+      ? []
+      : [['node:http + Postgres', 'bench/reference/node-postgres.mjs', { DATABASE_SCHEMA: 'bench_reference' }]]),
     ...ADAPTERS.map((adapter) => [
       'Nest route + Redis',
       'bench/reference/nest-redis.mjs',
@@ -83,12 +89,20 @@ async function patternApp(app, adapter, zipf) {
       await fetch(`${server.url}/cache/clear`, { method: 'POST' });
       await run('cold start (95% reads)', readHeavy, { warm: false });
     }
-    if (app !== 'no-cache') await run('hits only (100% reads, warm)', requestMix(ids, 1, zipf));
+    if (app !== 'no-cache') {
+      // Zipf's long tail is cold after a short warm-up: read every user once, so "hits only" is hits.
+      await readEach(port, ids);
+      const hits = await run('hits only (100% reads, warm)', requestMix(ids, 1, zipf));
+      if (hits.hitRatio !== null && hits.hitRatio < 0.99) {
+        progress(`warning: ${app} on ${adapter} hit ratio ${hits.hitRatio.toFixed(3)} in "hits only"`);
+      }
+    }
     await run('read-heavy (95% reads)', readHeavy);
-    await run('write-heavy (50% writes)', requestMix(ids, 0.5, zipf));
+    if (!quick) await run('write-heavy (50% writes)', requestMix(ids, 0.5, zipf));
     if (app === 'write-through' || app === 'write-behind') {
       await run('writes only (100% writes)', requestMix(ids, 0, zipf));
     }
+    if (quick) return;
     if (app === 'write-behind') await fetch(`${server.url}/flush?wait=true`, { method: 'POST' });
   } finally {
     await server.stop();
@@ -191,6 +205,42 @@ if (process.argv.includes('--report')) {
   process.exit(0);
 }
 
+/** Deletes every key the bench made, on the single Redis (and on the local cluster when it is up). */
+async function deleteBenchKeys() {
+  const clients = [redis];
+  const clusterUp = spawnSync('redis-cli', ['-p', '7000', 'ping'], { encoding: 'utf8' }).stdout?.trim() === 'PONG';
+  const nodes = CLUSTER_NODES.split(',').map((node) => ({
+    host: node.split(':')[0],
+    port: Number(node.split(':')[1]),
+  }));
+  const cluster = clusterUp ? new Cluster(nodes) : null;
+  if (cluster !== null) clients.push(...(await clusterMasters(cluster)));
+  let deleted = 0;
+  try {
+    for (const client of clients) {
+      for (const match of KEY_PATTERNS) {
+        let cursor = '0';
+        do {
+          const [next, keys] = await client.scan(cursor, 'MATCH', match, 'COUNT', 1000);
+          cursor = next;
+          // One UNLINK per key, pipelined: on a cluster node, keys of one SCAN page live in different slots.
+          const pipeline = client.pipeline();
+          for (const key of keys) pipeline.unlink(key);
+          for (const [error, count] of (await pipeline.exec()) ?? []) if (!error) deleted += Number(count);
+        } while (cursor !== '0');
+      }
+    }
+  } finally {
+    cluster?.disconnect();
+  }
+  progress(`deleted ${deleted} Redis keys the bench made`);
+}
+
+async function clusterMasters(cluster) {
+  await new Promise((resolve, reject) => cluster.once('ready', resolve).once('error', reject));
+  return cluster.nodes('master');
+}
+
 try {
   progress('building');
   build();
@@ -200,8 +250,8 @@ try {
   await (await startApp('no-cache', 'express', { ...urls, schemaOf: 'reference' })).stop();
   await referenceServers(await seedUsers(DATABASE_URL, 'bench_reference'), zipf);
   for (const app of APPS) for (const adapter of ADAPTERS) await patternApp(app, adapter, zipf);
-  const details = await writeBehindDetails(zipf);
-  await clusterRun(zipf);
+  const details = quick ? {} : await writeBehindDetails(zipf);
+  if (!quick) await clusterRun(zipf);
   const saved = { quick, date: new Date().toISOString().slice(0, 10), machine: await machine(), results, details };
   const report = { ...saved, duration: DURATION, warmup: WARMUP };
   mkdirSync(RESULTS, { recursive: true });
@@ -209,8 +259,9 @@ try {
   writeFileSync(join(RESULTS, 'results.md'), markdown(report));
   writeFileSync(join(RESULTS, 'results.svg'), svg(results));
   const seconds = ((Date.now() - started) / 1000).toFixed(0);
-  process.stdout.write(`\n${markdown(report)}\nWritten to bench/results/ in ${seconds} s.\n`);
+  process.stdout.write(`\n${markdown(report)}\nWritten to ${RESULTS.slice(root.length + 1)}/ in ${seconds} s.\n`);
 } finally {
+  await deleteBenchKeys().catch((error) => progress(`could not delete the bench's keys: ${error.message}`));
   await db.end().catch(() => undefined);
   redis.disconnect();
 }

@@ -45,6 +45,17 @@ export function requestMix(ids, readShare, pick) {
   ];
 }
 
+/** Reads every id once, in order (no duration: autocannon stops after `ids.length` requests). */
+export async function readEach(port, ids) {
+  let next = 0;
+  await autocannon({
+    url: `http://127.0.0.1:${port}`,
+    connections: CONNECTIONS,
+    amount: ids.length,
+    requests: requestMix(ids, 1, () => next++ % ids.length),
+  });
+}
+
 export function load(port, requests, seconds, extra = {}) {
   return autocannon({
     url: `http://127.0.0.1:${port}`,
