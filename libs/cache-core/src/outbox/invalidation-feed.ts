@@ -82,7 +82,11 @@ export class InvalidationFeed {
       this.lost(client);
       return;
     }
-    if (this.stopped || this.client !== client) return;
+    if (this.stopped || this.client !== client) {
+      // Closed (or replaced) while connecting: this client is nobody's, and would keep the process alive.
+      void client.end().catch(() => undefined);
+      return;
+    }
     if (this.reportedDown) this.logger.log('Listening for invalidations again');
     this.reportedDown = false;
     this.retryMs = MIN_RETRY_MS;
