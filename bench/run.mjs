@@ -215,25 +215,35 @@ async function deleteBenchKeys() {
   }));
   const cluster = clusterUp ? new Cluster(nodes) : null;
   if (cluster !== null) clients.push(...(await clusterMasters(cluster)));
-  let deleted = 0;
-  try {
+  /** Calls `each(keys)` for every SCAN page of the bench's keys on every client. */
+  const scanAll = async (each) => {
     for (const client of clients) {
       for (const match of KEY_PATTERNS) {
         let cursor = '0';
         do {
           const [next, keys] = await client.scan(cursor, 'MATCH', match, 'COUNT', 1000);
           cursor = next;
-          // One UNLINK per key, pipelined: on a cluster node, keys of one SCAN page live in different slots.
-          const pipeline = client.pipeline();
-          for (const key of keys) pipeline.unlink(key);
-          for (const [error, count] of (await pipeline.exec()) ?? []) if (!error) deleted += Number(count);
+          await each(client, keys);
         } while (cursor !== '0');
       }
     }
+  };
+  let deleted = 0;
+  let left = 0;
+  try {
+    await scanAll(async (client, keys) => {
+      // One UNLINK per key, pipelined: on a cluster node, keys of one SCAN page live in different slots.
+      const pipeline = client.pipeline();
+      for (const key of keys) pipeline.unlink(key);
+      for (const [error, count] of (await pipeline.exec()) ?? []) if (!error) deleted += Number(count);
+    });
+    // The check that the bench leaves nothing behind: a second pass finds no key.
+    await scanAll((_, keys) => (left += keys.length));
   } finally {
     cluster?.disconnect();
   }
-  progress(`deleted ${deleted} Redis keys the bench made`);
+  progress(`deleted ${deleted} Redis keys the bench made; ${left} left`);
+  if (left > 0) process.exitCode = 1;
 }
 
 async function clusterMasters(cluster) {
