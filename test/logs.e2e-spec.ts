@@ -47,7 +47,7 @@ describe('logs of an app that does not write to a terminal', () => {
     expect(requests[0]).toMatchObject({ level: 'log', method: 'GET', durationMs: expect.any(Number) });
     // The route template, never the path with its id.
     expect(app.logs).not.toContain('/users/999999999');
-  });
+  }, 120_000);
 
   it('show each request and the decisions a pattern makes at debug level', async () => {
     app = await AppProcess.start('cache-aside', { LOG_LEVEL: 'debug', LOG_FORMAT: 'text' });
@@ -56,5 +56,5 @@ describe('logs of an app that does not write to a terminal', () => {
     const request = /DEBUG \[HTTP\] GET \/users\/:id 200 [\d.]+ ms X-Cache: MISS/;
     await waitFor(() => Promise.resolve(request.test(app!.logs)), 10_000);
     expect(app.logs).toContain('DEBUG [CacheStrategy] user 2: miss, loaded from PostgreSQL and cached');
-  });
+  }, 120_000);
 });
