@@ -208,8 +208,14 @@ export class InvalidationOutbox implements OnModuleInit, OnApplicationBootstrap,
       .closedDuring(async () => {
         this.counters.catchUps += 1;
         const since = Date.now();
-        // The read connection is back; the write connection, which applies, may take a moment more.
-        for (let waited = 0; !this.canApply && !this.stopped && waited < WRITER_WAIT_MS; waited += 20) {
+        // The read connection is back; the write connection, which applies, may take a moment more. (With Redis
+        // away, as at a start without it, there is nothing to wait for: Redis's return starts a catch-up.)
+        const waitForWriter = this.redis.available;
+        for (
+          let waited = 0;
+          waitForWriter && !this.canApply && !this.stopped && waited < WRITER_WAIT_MS;
+          waited += 20
+        ) {
           await sleep(20);
         }
         const [last] = (await this.query<{ id: string | null }>(`SELECT max(id) AS id FROM ${OUTBOX_TABLE}`, [])) ?? [];

@@ -94,8 +94,19 @@ export class RedisConnections implements OnModuleInit, OnApplicationShutdown {
    * hold the start: requests then go on without it, and the clients connect when it appears.
    */
   async onModuleInit(): Promise<void> {
+    // A refused connection says at once that Redis is not there: no need to wait out the timeout for it.
     const ready = (client: RedisClient): Promise<unknown> =>
-      client.status === 'ready' ? Promise.resolve() : new Promise((resolve) => client.once('ready', resolve));
+      client.status === 'ready'
+        ? Promise.resolve()
+        : new Promise((resolve) => {
+            const settle = (): void => {
+              client.off('ready', settle);
+              client.off('error', settle);
+              resolve(undefined);
+            };
+            client.once('ready', settle);
+            client.once('error', settle);
+          });
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       Promise.all([ready(this.reader), ready(this.writer)]),

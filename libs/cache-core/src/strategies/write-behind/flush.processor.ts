@@ -92,7 +92,9 @@ export class FlushProcessor implements OnApplicationBootstrap, BeforeApplication
     // BullMQ's graceful close waits for Redis however long it is away.
     const reachable = this.cache.writable;
     if (!reachable) this.logger.warn('Redis unreachable at shutdown: closing BullMQ without waiting for it');
-    const closed = (await settlesWithin(this.worker?.close(!reachable), CLOSE_GRACE_MS)) && reachable;
+    // Forced: the batch in hand is settled above, and BullMQ waiting for "current jobs" itself can hang for good
+    // after its connections were cut and restored, leaving its lock and stalled-job timers running.
+    const closed = (await settlesWithin(this.worker?.close(true), CLOSE_GRACE_MS)) && reachable;
     if (closed) return;
     // Dropping the connections fails the commands that wait for Redis (the queue's close among them).
     if (reachable) this.logger.warn('BullMQ did not close in time: dropping its connections');
