@@ -105,7 +105,11 @@ export class ChangeConfirmations {
   async wait(id: number, version: number | undefined, since: number): Promise<boolean> {
     if (!this.config.enabled || this.config.confirmWaitMs === 0) return false;
     const known = this.recent.get(id);
-    if (known !== undefined && (version === undefined ? known.at >= since : known.version >= version)) return true;
+    if (known !== undefined && (version === undefined ? known.at >= since : known.version >= version)) {
+      // Applied before this writer began to wait (another instance was quicker than this one's failed command).
+      this.counters.confirmed += 1;
+      return true;
+    }
     if (!this.peerReachesRedis) return false;
     const confirmed = await new Promise<boolean>((resolve) => {
       let timer: NodeJS.Timeout | undefined = undefined;
