@@ -11,6 +11,7 @@ import {
 import { Cluster, Redis } from 'ioredis';
 import { CacheStats } from '../stats/cache-stats';
 import { defineScripts, type RedisClient, type ScriptedRedis } from './redis-scripts';
+import { tolerateEventLoopStalls } from './stall-tolerant-timeout';
 
 /** How long a connection attempt may take, and how long start waits for Redis. */
 const CONNECT_TIMEOUT_MS = 2_000;
@@ -47,6 +48,7 @@ export class RedisConnections implements OnModuleInit, OnApplicationShutdown {
     identity: AppIdentity,
     private readonly stats: CacheStats,
   ) {
+    tolerateEventLoopStalls();
     this.reader = this.connect(`${identity.keyPrefix}cache`, config.commandTimeoutMs);
     this.writer = this.connect(`${identity.keyPrefix}cache-writer`, config.writeTimeoutMs);
     this.breaker = this.readBreaker(config.breakerFailures);
