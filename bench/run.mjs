@@ -44,7 +44,7 @@ const db = new pg.Client({ connectionString: DATABASE_URL });
 const redis = new Redis(REDIS_URL);
 const measure = measurer({ db, results, progress, duration: DURATION, warmup: WARMUP });
 
-/** Bare servers reading the same users: node:http + Redis, node:http + Postgres, one Nest route + Redis. */
+/** Bare servers reading the same users: node:http + Redis, Express + Redis, node:http + Postgres, one Nest route + Redis. */
 async function referenceServers(ids, zipf) {
   const reads = requestMix(ids, 1, zipf);
   const pipeline = redis.pipeline();
@@ -55,6 +55,7 @@ async function referenceServers(ids, zipf) {
   await pipeline.exec();
   const references = [
     ['node:http + Redis', 'bench/reference/node-redis.mjs', {}],
+    ...(ADAPTERS.includes('express') ? [['Express + Redis', 'bench/reference/express-redis.mjs', {}, 'express']] : []),
     ...(quick
       ? []
       : [['node:http + Postgres', 'bench/reference/node-postgres.mjs', { DATABASE_SCHEMA: 'bench_reference' }]]),

@@ -18,7 +18,15 @@ function targets(results, details) {
   check(
     'cache-aside hits on Fastify vs bare node:http + Redis',
     ratio(best(results, 'cache-aside', 'fastify', 'hits only'), best(results, 'node:http + Redis', '-', 'read-heavy')),
-    0.6,
+    0.9,
+  );
+  check(
+    'cache-aside hits on Express vs bare Express 5 + Redis',
+    ratio(
+      best(results, 'cache-aside', 'express', 'hits only'),
+      best(results, 'Express + Redis', 'express', 'read-heavy'),
+    ),
+    0.8,
   );
   check(
     'cache-aside hits on Express vs bare Nest-on-Express + Redis',
@@ -28,6 +36,15 @@ function targets(results, details) {
     ),
     0.85,
   );
+  for (const adapter of ['express', 'fastify']) {
+    for (const pattern of ['read-through', 'write-through', 'write-behind', 'refresh-ahead']) {
+      check(
+        `${pattern} hits vs cache-aside hits, ${adapter === 'express' ? 'Express' : 'Fastify'}`,
+        ratio(best(results, pattern, adapter, 'hits only'), best(results, 'cache-aside', adapter, 'hits only')),
+        0.85,
+      );
+    }
+  }
   check(
     'cache-aside hits vs no-cache baseline reads, Fastify',
     ratio(best(results, 'cache-aside', 'fastify', 'hits only'), best(results, 'no-cache', 'fastify', 'read-heavy')),
@@ -56,6 +73,11 @@ function targets(results, details) {
   return lines;
 }
 
+/** The bare servers the bench measures for comparison (they serve hits only). */
+function isReference(server) {
+  return server.startsWith('node:http') || server.startsWith('Express +') || server.startsWith('Nest route');
+}
+
 export function svg(results) {
   const rows = results.filter((row) => row.workload.startsWith('read-heavy') || row.workload.startsWith('hits only'));
   const width = 860;
@@ -66,20 +88,12 @@ export function svg(results) {
     .map((row, index) => {
       const y = 40 + index * (barHeight + 6);
       const length = Math.max(1, Math.round(((width - left - 90) * row.rps) / max));
-      const kind = row.workload.startsWith('hits')
-        ? 'hits only'
-        : row.server.startsWith('n') && row.adapter === '-'
-          ? ''
-          : '95% reads';
+      const reference = isReference(row.server);
+      const kind = reference ? '' : row.workload.startsWith('hits') ? 'hits only' : '95% reads';
       const label = [row.server, [row.adapter === '-' ? '' : row.adapter, kind].filter(Boolean).join(', ')]
         .filter(Boolean)
         .join(' — ');
-      const color =
-        row.server.startsWith('node:') || row.server.startsWith('Nest route')
-          ? '#888'
-          : row.server === 'no-cache'
-            ? '#c55'
-            : '#36c';
+      const color = reference ? '#888' : row.server === 'no-cache' ? '#c55' : '#36c';
       return `<text x="${left - 8}" y="${y + 16}" text-anchor="end" font-size="13">${label}</text><rect x="${left}" y="${y}" width="${length}" height="${barHeight}" fill="${color}"/><text x="${left + length + 6}" y="${y + 16}" font-size="13">${row.rps}</text>`;
     })
     .join('\n');
