@@ -6,11 +6,16 @@ import { USERS } from './load.mjs';
 
 let nextPort = 8200;
 
-/** A built app with the bench's environment on a fresh port, answering `/health`. */
-export async function startApp(app, adapter, { databaseUrl, redisUrl, schemaOf = app, env = {} }) {
-  const server = new ServerProcess(builtApp(app), {
+/**
+ * A built app with the bench's environment on a fresh port, answering `/health`. With `profileTo`, it runs under
+ * the CPU profiler (`lib/profiled.mjs`), which writes there.
+ */
+export async function startApp(app, adapter, { databaseUrl, redisUrl, schemaOf = app, env = {}, profileTo }) {
+  const profiled = profileTo === undefined ? {} : { PROFILE_APP: builtApp(app), PROFILE_OUT: profileTo };
+  const server = new ServerProcess(profileTo === undefined ? builtApp(app) : 'bench/lib/profiled.mjs', {
     port: (nextPort += 1),
     env: {
+      ...profiled,
       HOST: '127.0.0.1',
       HTTP_ADAPTER: adapter,
       DATABASE_URL: databaseUrl,

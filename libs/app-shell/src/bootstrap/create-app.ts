@@ -53,6 +53,9 @@ export async function createAppWith(definition: AppDefinition, slices: ConfigSli
       abortOnError: false,
     });
     express.disable('x-powered-by');
+    // ETags come from the record's version (strong, and 304s are answered by the controllers); Express would
+    // hash every other body for a weak one.
+    express.set('etag', false);
     observeRequests(express, slices.http);
     express.useBodyParser('json', { limit: BODY_LIMIT_BYTES });
     app = express;

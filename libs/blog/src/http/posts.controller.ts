@@ -5,7 +5,7 @@ import {
   Conditions,
   etagFor,
   type HeaderWriter,
-  IdempotencyInterceptor,
+  Idempotent,
   ifNoneMatchHits,
   ParseIdPipe,
   responseHeader,
@@ -25,7 +25,6 @@ import {
   Query,
   Req,
   Res,
-  UseInterceptors,
   ValidationPipe,
 } from '@nestjs/common';
 import { ApiOkResponse, ApiTags } from '@nestjs/swagger';
@@ -44,7 +43,6 @@ const DEFAULT_PAGE_SIZE = 100;
 
 @ApiTags('posts')
 @Controller('posts')
-@UseInterceptors(IdempotencyInterceptor)
 export class PostsController {
   private readonly logger = new Logger(PostsController.name);
 
@@ -128,6 +126,7 @@ export class PostsController {
   }
 
   @Post()
+  @Idempotent()
   @ApiConditionalWrite(false, { status: 201, type: PostDto })
   async create(
     @Body() body: CreatePostDto,
@@ -139,6 +138,7 @@ export class PostsController {
 
   /** A partial update, as in the seed: send any non-empty subset of title, content, author. */
   @Put(':id')
+  @Idempotent()
   @ApiConditionalWrite(true, { status: 200, type: PostDto })
   async update(
     @Param('id', ParseIdPipe) id: number,
@@ -150,6 +150,7 @@ export class PostsController {
   }
 
   @Delete(':id')
+  @Idempotent()
   @HttpCode(204)
   @ApiConditionalWrite(true, { status: 204 })
   async remove(@Param('id', ParseIdPipe) id: number, @Conditions() conditions: WriteConditions): Promise<void> {

@@ -5,26 +5,13 @@ import {
   Conditions,
   etagFor,
   type HeaderWriter,
-  IdempotencyInterceptor,
+  Idempotent,
   ifNoneMatchHits,
   ParseIdPipe,
   responseHeader,
   WriteConditions,
 } from '@app/common';
-import {
-  Body,
-  Controller,
-  Delete,
-  Get,
-  Headers,
-  HttpCode,
-  Param,
-  Patch,
-  Post,
-  Put,
-  Res,
-  UseInterceptors,
-} from '@nestjs/common';
+import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Patch, Post, Put, Res } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import { CreateUserDto, PatchUserDto, ReplaceUserDto, toUserDto, UserDto } from '../user/user.dto';
 import type { UserRecord } from '../user/user.record';
@@ -32,11 +19,11 @@ import { UsersService } from '../users.service';
 
 @ApiTags('users')
 @Controller('users')
-@UseInterceptors(IdempotencyInterceptor)
 export class UsersController {
   constructor(private readonly users: UsersService) {}
 
   @Post()
+  @Idempotent()
   @ApiConditionalWrite(false, { status: 201, type: UserDto })
   async create(
     @Body() body: CreateUserDto,
@@ -65,6 +52,7 @@ export class UsersController {
   }
 
   @Put(':id')
+  @Idempotent()
   @ApiConditionalWrite(true, { status: 200, type: UserDto })
   async replace(
     @Param('id', ParseIdPipe) id: number,
@@ -76,6 +64,7 @@ export class UsersController {
   }
 
   @Patch(':id')
+  @Idempotent()
   @ApiConditionalWrite(true, { status: 200, type: UserDto })
   async patch(
     @Param('id', ParseIdPipe) id: number,
@@ -87,6 +76,7 @@ export class UsersController {
   }
 
   @Delete(':id')
+  @Idempotent()
   @HttpCode(204)
   @ApiConditionalWrite(true, { status: 204 })
   async remove(@Param('id', ParseIdPipe) id: number, @Conditions() conditions: WriteConditions): Promise<void> {
