@@ -9,11 +9,12 @@ import {
 } from '@app/common';
 import { type DynamicModule, type INestApplication, ValidationPipe } from '@nestjs/common';
 import { HttpAdapterHost, NestFactory } from '@nestjs/core';
-import { ExpressAdapter, type NestExpressApplication } from '@nestjs/platform-express';
+import type { NestExpressApplication } from '@nestjs/platform-express';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { AppDefinition } from '../app-definition';
 import { appLogger } from './app-logger';
+import { JsonExpressAdapter } from './json-express-adapter';
 import { observeRequests } from './request-hooks';
 
 /** The largest request body any app accepts; bigger ones get 413. */
@@ -47,7 +48,7 @@ export async function createAppWith(definition: AppDefinition, slices: ConfigSli
     observeRequests(fastify, slices.http);
     app = fastify;
   } else {
-    const express = await NestFactory.create<NestExpressApplication>(module, new ExpressAdapter(), {
+    const express = await NestFactory.create<NestExpressApplication>(module, new JsonExpressAdapter(), {
       logger,
       bodyParser: false,
       abortOnError: false,

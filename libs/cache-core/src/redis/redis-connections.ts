@@ -147,9 +147,11 @@ export class RedisConnections implements OnModuleInit, OnApplicationShutdown {
 
   /**
    * Fail-fast settings on either kind of client. On a cluster, a command that meets a failover (MOVED, TRYAGAIN,
-   * CLUSTERDOWN) is retried within its timeout, and the slot map is refreshed in the background. Commands issued
-   * in one turn of the event loop go out in one write (auto-pipelining): under concurrent reads that saves a
-   * socket write per hit, the largest single cost of a hit in `npm run bench:profile`.
+   * CLUSTERDOWN) is retried within its timeout, and the slot map is refreshed in the background. On a single Redis,
+   * commands issued in one turn of the event loop go out in one write (auto-pipelining): under concurrent reads
+   * that saves a socket write per hit, the largest single cost of a hit in `npm run bench:profile`. Not on a
+   * cluster: there a pipeline meeting a failover is held and retried until a replica is promoted (seconds, in
+   * `test/failover.e2e-spec.ts`) where a single command fails at once and the read goes to Postgres.
    */
   private connect(connectionName: string, commandTimeout: number): ScriptedRedis {
     const node = {
@@ -168,7 +170,6 @@ export class RedisConnections implements OnModuleInit, OnApplicationShutdown {
           retryDelayOnFailover: 100,
           retryDelayOnClusterDown: 100,
           retryDelayOnTryAgain: 100,
-          enableAutoPipelining: true,
           redisOptions: node,
         })
       : new Redis(this.config.redisUrl, {
