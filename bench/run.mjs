@@ -255,10 +255,11 @@ async function clusterMasters(cluster) {
 try {
   progress('building');
   build();
-  await db.connect();
   const zipf = zipfSampler(USERS, ZIPF_S);
-  // The Postgres reference reads the same table shape, in a schema of its own (created by a short app start).
+  // The Postgres reference reads the same table shape, in a schema of its own (created by a short app start,
+  // which also creates the database on a fresh machine: so the bench's own client connects after it).
   await (await startApp('no-cache', 'express', { ...urls, schemaOf: 'reference' })).stop();
+  await db.connect();
   await referenceServers(await seedUsers(DATABASE_URL, 'bench_reference'), zipf);
   for (const app of APPS) for (const adapter of ADAPTERS) await patternApp(app, adapter, zipf);
   const details = quick ? {} : await writeBehindDetails(zipf);

@@ -128,11 +128,7 @@ export class RecordCache {
       let raw: string | null;
       let ttlMs: number | undefined;
       if (withTtl) {
-        const [[getError, value], [ttlError, ttl]] = (await this.redis.read((redis) =>
-          redis.multi().get(key).pttl(key).exec(),
-        )) as [[Error | null, string | null], [Error | null, number]];
-        if (getError) throw getError;
-        if (ttlError) throw ttlError;
+        const [ttl, value] = await this.redis.read((redis) => redis.entryWithTtl(key));
         raw = value;
         ttlMs = ttl;
       } else {

@@ -49,8 +49,8 @@ export class RedisConnections implements OnModuleInit, OnApplicationShutdown {
     private readonly stats: CacheStats,
   ) {
     tolerateEventLoopStalls();
-    this.reader = this.connect(`${identity.keyPrefix}cache`, config.commandTimeoutMs);
-    this.writer = this.connect(`${identity.keyPrefix}cache-writer`, config.writeTimeoutMs);
+    this.reader = this.connect(`${identity.keyPrefix}cache`, config.commandTimeoutMs, { autoPipelining: true });
+    this.writer = this.connect(`${identity.keyPrefix}cache-writer`, config.writeTimeoutMs, { autoPipelining: false });
     this.breaker = this.readBreaker(config.breakerFailures);
     this.reader.on('ready', () => {
       if (this.outage) this.logger.log('Redis is back');
@@ -147,13 +147,16 @@ export class RedisConnections implements OnModuleInit, OnApplicationShutdown {
 
   /**
    * Fail-fast settings on either kind of client. On a cluster, a command that meets a failover (MOVED, TRYAGAIN,
-   * CLUSTERDOWN) is retried within its timeout, and the slot map is refreshed in the background. On a single Redis,
-   * commands issued in one turn of the event loop go out in one write (auto-pipelining): under concurrent reads
-   * that saves a socket write per hit, the largest single cost of a hit in `npm run bench:profile`. Not on a
-   * cluster: there a pipeline meeting a failover is held and retried until a replica is promoted (seconds, in
-   * `test/failover.e2e-spec.ts`) where a single command fails at once and the read goes to Postgres.
+   * CLUSTERDOWN) is retried within its timeout, and the slot map is refreshed in the background.
+   *
+   * Auto-pipelining (the commands of one event-loop turn in one socket write) is on for reads on a single Redis:
+   * under concurrent hits it saves a socket write per hit, the largest single cost of a hit in
+   * `npm run bench:profile`. Not for writes: holding each command to the next turn widens write-behind's
+   * read-then-compare-and-set window, and hot records then ran out of retries (409s in the bench's Zipf writes).
+   * Not on a cluster: there a pipeline meeting a failover is held and retried until a replica is promoted
+   * (seconds, in `test/failover.e2e-spec.ts`) where a single command fails at once and the read goes to Postgres.
    */
-  private connect(connectionName: string, commandTimeout: number): ScriptedRedis {
+  private connect(connectionName: string, commandTimeout: number, { autoPipelining = false } = {}): ScriptedRedis {
     const node = {
       commandTimeout,
       maxRetriesPerRequest: 0,
@@ -176,7 +179,7 @@ export class RedisConnections implements OnModuleInit, OnApplicationShutdown {
           ...node,
           enableOfflineQueue: false,
           retryStrategy: retry,
-          enableAutoPipelining: true,
+          enableAutoPipelining: autoPipelining,
         });
     client.on('error', (error: Error) => this.reportOutage(error));
     return defineScripts(client);

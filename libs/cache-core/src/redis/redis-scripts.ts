@@ -34,6 +34,7 @@ export interface ScriptCommands {
   ): Promise<number>;
   releaseLock(lock: string, token: string): Promise<number>;
   leaseOrEntry(entry: string, lease: string, token: string, ttlMs: number): Promise<[string, string?]>;
+  entryWithTtl(entry: string): Promise<[number, string | null]>;
   recordAccesses(hot: string, meta: string, ...args: number[]): Promise<number>;
   wbAccept(...keysThenArgs: Arg[]): Promise<string>;
   wbClaim(pending: string, claimed: string, now: number, limit: number, claimTimeoutMs: number): Promise<string[]>;
