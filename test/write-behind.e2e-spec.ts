@@ -1,6 +1,7 @@
 import { CacheKeys, type RecordStore, WRITE_BEHIND_QUEUE, type WriteBehindStore } from '@app/cache-core';
 import { getQueueToken } from '@nestjs/bullmq';
 import type { Queue } from 'bullmq';
+import type { Cluster } from 'ioredis';
 import { type UserRecord, UserStore } from '@app/users';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -105,6 +106,71 @@ describe.each(ADAPTERS)('write-behind on %s', (adapter) => {
     const after = await t.stats();
     expect(Number(after.coalesced) - Number(before.coalesced)).toBe(29);
     expect(Number(after.flushedRows) - Number(before.flushedRows)).toBe(1);
+  });
+
+  it('updates a user in Redis in one command: fields merged by the script, key order and types kept, Postgres after the flush', async () => {
+    const user = (await t.http().post('/users').send(newUser()).expect(201)).body as UserRecord;
+    await flush(t);
+    const key = entryKey(t, user.id);
+    const storedKeys = Object.keys(JSON.parse((await t.redis.get(key))!) as object);
+    const seen: string[][] = [];
+    // On a cluster, every master: the key's slot is on one of them.
+    const cluster = t.redis as unknown as Partial<Cluster>;
+    const nodes = typeof cluster.nodes === 'function' ? cluster.nodes('master') : [t.redis];
+    const monitors = await Promise.all(nodes.map((node) => node.monitor()));
+    for (const monitor of monitors) {
+      monitor.on('monitor', (_time: string, args: string[], source: string) => {
+        // Commands a script runs show as from 'lua'; only what clients sent counts.
+        if (source !== 'lua' && args.includes(key)) seen.push(args.map((arg) => arg.toLowerCase()));
+      });
+    }
+    try {
+      const name = 'Zoë "Z" O\'Brien / 𝄞';
+      const answer = await t.http().patch(`/users/${user.id}`).send({ name, age: 41 }).expect(200);
+      expect(answer.body).toEqual({ ...user, name, age: 41, updatedAt: expect.any(String) });
+      expect(answer.headers.etag).toBe('"2"');
+      await waitFor(() => Promise.resolve(seen.some((args) => args[0] === 'evalsha' || args[0] === 'eval')));
+      // The update was the script alone: no read of the row before it (that is the long way).
+      expect(seen.map((args) => args[0])).toEqual([expect.stringMatching(/^eval/)]);
+    } finally {
+      for (const monitor of monitors) monitor.disconnect();
+    }
+    const raw = (await t.redis.get(key))!;
+    expect(Object.keys(JSON.parse(raw) as object)).toEqual(storedKeys);
+    expect(JSON.parse(raw)).toEqual({
+      ...user,
+      name: 'Zoë "Z" O\'Brien / 𝄞',
+      age: 41,
+      version: 2,
+      updatedAt: expect.any(String),
+    });
+    expect(await t.redis.pttl(key)).toBe(-1);
+    expect((await t.http().get(`/users/${user.id}`).expect(200)).headers['x-cache']).toBe('HIT');
+    await flush(t);
+    expect(await row(t, user.id)).toMatchObject({ name: 'Zoë "Z" O\'Brien / 𝄞', age: 41, version: 2 });
+  });
+
+  it('takes the long way when Redis has no row to merge into or cannot decode it, and when the email changes', async () => {
+    const user = (await t.http().post('/users').send(newUser()).expect(201)).body as UserRecord;
+    await flush(t);
+    const key = entryKey(t, user.id);
+    await t.redis.del(key);
+    await t.http().patch(`/users/${user.id}`).send({ age: 50 }).expect(200);
+    expect(JSON.parse((await t.redis.get(key))!)).toMatchObject({ age: 50, version: 2, email: user.email });
+
+    // JSON.stringify writes a lone surrogate escaped; Redis's JSON decoder refuses it, Node reads it.
+    const odd = { ...user, name: 'half \ud800 pair', age: 50, version: 2 };
+    await t.redis.set(key, JSON.stringify(odd));
+    const answer = await t.http().patch(`/users/${user.id}`).set('If-Match', '"2"').send({ age: 51 }).expect(200);
+    expect(answer.body).toMatchObject({ name: 'half \ud800 pair', age: 51 });
+    expect(answer.headers.etag).toBe('"3"');
+    await t.http().patch(`/users/${user.id}`).set('If-Match', '"2"').send({ age: 52 }).expect(412);
+
+    const email = newUser().email;
+    await t.http().patch(`/users/${user.id}`).send({ email, age: 53 }).expect(200);
+    expect(JSON.parse((await t.redis.get(key))!)).toMatchObject({ email, age: 53, version: 4 });
+    await flush(t);
+    expect(await row(t, user.id)).toMatchObject({ email, age: 53, version: 4 });
   });
 
   it('never brings a deleted user back, whatever order late writes arrive in', async () => {

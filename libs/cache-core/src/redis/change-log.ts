@@ -16,9 +16,13 @@ function decodeRecord<T extends CacheableRecord>(json: string, id: number): T {
 /** A pipeline with the accept script on it. */
 interface ScriptPipeline extends ChainableCommander {
   wbAccept(...args: (string | number)[]): ScriptPipeline;
+  wbPatch(...args: (string | number)[]): ScriptPipeline;
 }
 
 export type AcceptResult = 'ok' | 'retry' | 'conflict' | 'gone' | 'duplicate';
+
+/** Why the one-step update did not happen: 'absent' means take the long way (read, then accept). */
+export type PatchRefusal = 'absent' | 'gone' | 'precondition';
 
 /** One accepted change: the new row, or a deletion (the tombstone carries the next version). */
 export type Change<T extends CacheableRecord> =
@@ -102,24 +106,64 @@ export class ChangeLog {
       answer?.value ?? '',
       answer?.ttlMs ?? 0,
     ];
-    if (!this.config.cluster || this.config.waitReplicas === 0)
-      return (await this.redis.wbAccept(...args)) as AcceptResult;
-    // The script, WAIT and ROLE in one pipeline: it goes to the master of the log's slot. WAIT counts the
-    // replicas of that master that have the change, so a failover that promotes one of them loses nothing.
-    // It waits for as many as the master had at the last write (ROLE), at most REDIS_WAIT_REPLICAS: right
-    // after a failover the new master has none until the old one rejoins, and writes go on meanwhile,
-    // durable on the new master alone (see the README).
+    return (await this.durably('wbAccept', args, (result) => result === 'ok')) as AcceptResult;
+  }
+
+  /**
+   * Merges `fields` into the record's row in Redis and logs the change, in one script and one round trip (no
+   * compare-and-set: the script reads and writes the row atomically). For changes that keep the unique key and
+   * carry no idempotency key. `ifMatch`: the versions the change may be based on. Returns the new row, or why
+   * not: 'absent' (no row in Redis to merge into, or one it cannot decode: take the long way), 'gone',
+   * 'precondition'. Throws if Redis cannot be reached: the caller must not acknowledge anything.
+   */
+  async patch<T extends CacheableRecord>(
+    id: number,
+    fields: Partial<T>,
+    ifMatch: readonly number[] | undefined,
+  ): Promise<T | PatchRefusal> {
+    const args = [
+      this.keys.entry(id),
+      this.keys.lease(id),
+      this.keys.tombstone(id),
+      this.logKeys.pending,
+      this.logKeys.accepted,
+      this.logKeys.counters,
+      this.logKeys.claimed,
+      this.logKeys.dead,
+      id,
+      JSON.stringify(fields),
+      ifMatch?.join(',') ?? 'any',
+      Date.now(),
+    ];
+    const result = await this.durably('wbPatch', args, (answer) => answer.startsWith('{'));
+    return result.startsWith('{') ? decodeRecord<T>(result, id) : (result as PatchRefusal);
+  }
+
+  /**
+   * Runs an accepting script. On a cluster with `REDIS_WAIT_REPLICAS`, the script, WAIT and ROLE go in one
+   * pipeline to the master of the log's slot, and a change (`accepted(result)`) counts as durable only once
+   * the replicas have it: WAIT counts the replicas of that master that have the change, so a failover that
+   * promotes one of them loses nothing. It waits for as many as the master had at the last write (ROLE), at
+   * most REDIS_WAIT_REPLICAS: right after a failover the new master has none until the old one rejoins, and
+   * writes go on meanwhile, durable on the new master alone (see the README).
+   */
+  private async durably(
+    script: 'wbAccept' | 'wbPatch',
+    args: (string | number)[],
+    accepted: (result: string) => boolean,
+  ): Promise<string> {
+    if (!this.config.cluster || this.config.waitReplicas === 0) return this.redis[script](...args);
     const wanted = Math.min(this.config.waitReplicas, this.knownReplicas);
-    const [[acceptError, result], [waitError, replicas], [, role]] = (await (
+    const [[scriptError, result], [waitError, replicas], [, role]] = (await (
       this.redis.pipeline() as unknown as ScriptPipeline
     )
-      .wbAccept(...args)
+      [script](...args)
       .wait(wanted, this.config.waitTimeoutMs)
       .role()
-      .exec()) as [[Error | null, AcceptResult], [Error | null, number], [Error | null, unknown[] | undefined]];
+      .exec()) as [[Error | null, string], [Error | null, number], [Error | null, unknown[] | undefined]];
     if (Array.isArray(role) && role[0] === 'master' && Array.isArray(role[2])) this.knownReplicas = role[2].length;
-    if (acceptError) throw acceptError;
-    if (result === 'ok' && (waitError || replicas < wanted)) {
+    if (scriptError) throw scriptError;
+    if (accepted(result) && (waitError || replicas < wanted)) {
       throw new CacheUnavailableError('Cache replicas did not confirm the write in time', 'unknown');
     }
     return result;

@@ -37,6 +37,7 @@ export interface ScriptCommands {
   entryWithTtl(entry: string): Promise<[number, string | null]>;
   recordAccesses(hot: string, meta: string, ...args: number[]): Promise<number>;
   wbAccept(...keysThenArgs: Arg[]): Promise<string>;
+  wbPatch(...keysThenArgs: Arg[]): Promise<string>;
   wbClaim(pending: string, claimed: string, now: number, limit: number, claimTimeoutMs: number): Promise<string[]>;
   wbAck(numberOfKeys: number, ...keysThenArgs: Arg[]): Promise<number>;
   wbFail(...keysThenArgs: Arg[]): Promise<string>;

@@ -92,10 +92,12 @@ export class UserStore extends WriteBehindStore<UserRecord, NewUser, UserChanges
   }
 
   merge(current: UserRecord, changes: UserChanges, now: Date): UserRecord {
-    const changed = Object.fromEntries(
-      CHANGEABLE.filter((field) => changes[field] !== undefined).map((field) => [field, changes[field]]),
-    );
-    return { ...current, ...changed, version: current.version + 1, updatedAt: now.toISOString() };
+    return { ...current, ...changedFields(changes), version: current.version + 1, updatedAt: now.toISOString() };
+  }
+
+  patchOf(changes: UserChanges, now: Date): Partial<UserRecord> | null {
+    if (changes.email !== undefined) return null;
+    return { ...changedFields(changes), updatedAt: now.toISOString() };
   }
 
   uniqueKey(record: UserRecord): string {
@@ -169,4 +171,11 @@ export class UserStore extends WriteBehindStore<UserRecord, NewUser, UserChanges
       () => new ConflictError(`Email ${email ?? ''} is already taken`),
     );
   }
+}
+
+/** The fields `changes` sets, and nothing it leaves out. */
+function changedFields(changes: UserChanges): Partial<UserRecord> {
+  return Object.fromEntries(
+    CHANGEABLE.filter((field) => changes[field] !== undefined).map((field) => [field, changes[field]]),
+  );
 }

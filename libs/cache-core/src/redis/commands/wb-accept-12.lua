@@ -18,7 +18,7 @@
       KEYS[8]  claimed (hash: id -> claim time)
       KEYS[9]  the entry of the id Postgres says owns the unique value (not read; named with its tombstone)
       KEYS[10] that owner's tombstone
-      KEYS[11] attempts (hash: id -> failed flushes)
+      KEYS[11] dead letters (hash: id -> JSON): a change replaces a dead-lettered one, whose letter goes
       KEYS[12] the idempotency record (a placeholder key when there is none)
 
       ARGV[1]  id
@@ -37,9 +37,10 @@
       'duplicate' (the idempotency key already has an answer; nothing changed)
 ]]
 --- @include "version-of"
+--- @include "log-change"
 local entryKey, leaseKey, tombstoneKey = KEYS[1], KEYS[2], KEYS[3]
 local pendingKey, acceptedKey, uniqueKey, countersKey, claimedKey = KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
-local ownerTombstoneKey, attemptsKey, answerKey = KEYS[10], KEYS[11], KEYS[12]
+local ownerTombstoneKey, deadKey, answerKey = KEYS[10], KEYS[11], KEYS[12]
 
 local id = ARGV[1]
 if ARGV[9] ~= '' and redis.call('EXISTS', answerKey) == 1 then return 'duplicate' end
@@ -66,14 +67,6 @@ else
   redis.call('SET', tombstoneKey, ARGV[3])
 end
 redis.call('DEL', leaseKey)
--- Still pending and not claimed by a flush in progress: this change joins the one waiting (coalesced).
-if redis.call('ZSCORE', pendingKey, id) and redis.call('HEXISTS', claimedKey, id) == 0 then
-  redis.call('HINCRBY', countersKey, 'coalesced', 1)
-else
-  redis.call('ZADD', pendingKey, ARGV[8], id)
-end
-redis.call('ZADD', acceptedKey, 'NX', ARGV[8], id)
-redis.call('HDEL', attemptsKey, id)
-redis.call('HINCRBY', countersKey, 'cachedWrites', 1)
+logChange(id, ARGV[8], pendingKey, acceptedKey, claimedKey, deadKey, countersKey)
 if ARGV[9] ~= '' then redis.call('SET', answerKey, ARGV[9], 'PX', ARGV[10]) end
 return 'ok'

@@ -32,6 +32,12 @@ export abstract class WriteBehindStore<
   /** `current` with `changes` applied, version incremented. */
   abstract merge(current: T, changes: U, now: Date): T;
 
+  /**
+   * The fields `changes` sets, with the update time, for the accept script to merge into the row in Redis
+   * (version incremented there); null when the change needs the current record first: it touches the unique key.
+   */
+  abstract patchOf(changes: U, now: Date): Partial<T> | null;
+
   /** The value that must be unique across records (lower-cased email), or null. */
   abstract uniqueKey(record: T): string | null;
 

@@ -89,6 +89,8 @@ export class WriteBehindStrategy<T extends CacheableRecord, C, U>
   override async update(id: number, changes: U, options?: WriteOptions<T>): Promise<T> {
     this.assertAccepting();
     return this.idempotently(options, async () => {
+      const patched = options?.idempotency === undefined ? await this.patch(id, changes, options) : undefined;
+      if (patched !== undefined) return patched;
       for (let attempt = 0; attempt < MAX_CONFLICT_RETRIES; attempt += 1) {
         const current = await this.current(id, options);
         const next = this.writeStore.merge(current, changes, new Date());
@@ -206,6 +208,30 @@ export class WriteBehindStrategy<T extends CacheableRecord, C, U>
     }
   }
 
+  /**
+   * An update in one round trip, when it can be one: the accept script merges the changed fields into the row
+   * in Redis. Undefined when it cannot (the change touches the unique key, or Redis holds no row to merge into):
+   * the caller reads the current record and accepts the merged one instead.
+   */
+  private async patch(id: number, changes: U, options: WriteOptions<T> | undefined): Promise<T | undefined> {
+    const fields = this.writeStore.patchOf(changes, new Date());
+    if (fields === null) return undefined;
+    if (!this.cache.writable) throw new CacheUnavailableError();
+    let result: Awaited<ReturnType<ChangeLog['patch']>>;
+    try {
+      result = await this.log.patch<T>(id, fields, options?.ifMatch);
+    } catch (error) {
+      if (error instanceof DomainError) throw error;
+      this.cache.failed(error);
+      throw cacheWriteFailure(error);
+    }
+    if (result === 'absent') return undefined;
+    if (result === 'gone') throw this.store.notFound(id);
+    if (result === 'precondition') throw this.store.preconditionFailed(id);
+    this.accepted(id);
+    return result as T;
+  }
+
   /** True once accepted; false when another change of the record won the race (the caller retries). */
   private async accept(
     change: Change<T>,
@@ -251,10 +277,15 @@ export class WriteBehindStrategy<T extends CacheableRecord, C, U>
     if (result === 'conflict') throw this.writeStore.uniqueConflict(next ?? '');
     // Another change won: the caller reads the new current state (a 412 there if If-Match no longer holds).
     if (result === 'retry') return false;
+    this.accepted(id);
+    return true;
+  }
+
+  /** After a change of `id` is durable in Redis: counted, announced, and a flush on its way. */
+  private accepted(id: number): void {
     this.stats.countCacheWrite();
     this.written(id);
     this.trigger.soon();
-    return true;
   }
 
   private assertAccepting(): void {
