@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// `npm run bench:profile [-- express|fastify] [-- <app>]`: where the time of a warm cache hit goes. Starts a built
+// `npm run bench:profile [-- express|fastify] [-- <app>] [-- writes]`: where the time of a warm cache hit (or, with
+// `writes`, of a PATCH after every user was read once) goes. Starts a built
 // pattern app (cache-aside on Express by default) under the V8 CPU profiler, reads every user once so that every
 // read hits, then profiles PROFILE_SECONDS (10) s of Zipf reads over 10,000 users at 32 connections and prints
 // the app process's CPU time per request by part (Express or Fastify, Nest, our HTTP layer, the cache call,
@@ -16,7 +17,8 @@ const REDIS_URL = process.env.REDIS_URL ?? 'redis://localhost:6379';
 const SECONDS = Number(process.env.PROFILE_SECONDS ?? 10);
 const args = process.argv.slice(2);
 const adapter = args.includes('fastify') ? 'fastify' : 'express';
-const app = args.find((arg) => !['express', 'fastify'].includes(arg)) ?? 'cache-aside';
+const writes = args.includes('writes');
+const app = args.find((arg) => !['express', 'fastify', 'writes'].includes(arg)) ?? 'cache-aside';
 
 const NODE_MODULE = /node_modules\/((?:@[^/]+\/)?[^/]+)\//;
 
@@ -115,7 +117,7 @@ async function until(server, line) {
 
 const directory = join(root, 'bench/results/profile');
 mkdirSync(directory, { recursive: true });
-const file = join(directory, `${app}-${adapter}.cpuprofile`);
+const file = join(directory, `${app}-${adapter}${writes ? '-writes' : ''}.cpuprofile`);
 const server = await startApp(app, adapter, {
   databaseUrl: DATABASE_URL,
   redisUrl: REDIS_URL,
@@ -125,7 +127,7 @@ const server = await startApp(app, adapter, {
 });
 try {
   const ids = await seedUsers(DATABASE_URL, schemaName('profile'));
-  const reads = requestMix(ids, 1, zipfSampler(ids.length, 0.99));
+  const reads = requestMix(ids, writes ? 0 : 1, zipfSampler(ids.length, 0.99));
   await readEach(server.port, ids);
   await load(server.port, reads, 2);
   const before = await stats(server.port);
