@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// `npm run bench:near`: warm cache-aside hits with the near cache on (NEAR_CACHE_MAX_ENTRIES=10000) and off, on
-// both adapters: Zipf(0.99) reads over 10,000 users, 32 connections, after a warm-up that leaves every read a
+// `npm run bench:near [-- <app>]`: warm hits (cache-aside by default) with the near cache on
+// (NEAR_CACHE_MAX_ENTRIES=10000) and off, on both adapters: Zipf(0.99) reads over 10,000 users, 32 connections, after a warm-up that leaves every read a
 // hit. Prints req/s, p50/p99 latency and how many hits the near cache answered. Needs a build (npm run build).
 import { load, stats, USERS, zipfSampler } from './lib/load.mjs';
 import { schemaName, seedUsers, startApp } from './lib/servers.mjs';
@@ -8,9 +8,10 @@ import { schemaName, seedUsers, startApp } from './lib/servers.mjs';
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@localhost:5432/caching_patterns';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://localhost:6379';
 const SECONDS = Number(process.env.NEAR_BENCH_SECONDS ?? 8);
+const APP = process.argv[2] ?? 'cache-aside';
 
 async function measure(adapter, entries) {
-  const server = await startApp('cache-aside', adapter, {
+  const server = await startApp(APP, adapter, {
     databaseUrl: DATABASE_URL,
     redisUrl: REDIS_URL,
     schemaOf: 'near-cache',
@@ -54,6 +55,7 @@ const rows = [];
 for (const adapter of ['fastify', 'express']) {
   for (const entries of [0, USERS]) rows.push(await measure(adapter, entries));
 }
+console.log(`${APP}, warm hits, ${SECONDS} s per row\n`);
 console.log(
   '| adapter | near cache | req/s | p50 ms | p99 ms | hit ratio | answered by the near cache | errors | misses | bypasses |',
 );

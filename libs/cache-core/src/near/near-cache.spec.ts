@@ -77,6 +77,35 @@ describe('NearCache', () => {
     expect(near.snapshot()).toMatchObject({ enabled: true, size: 0, disabled: 1 });
   });
 
+  it('is used only while every feed it requires is live (write-behind adds its Redis channel)', () => {
+    const near = nearCache();
+    near.requireFeed('redis');
+    near.set(1, user(1, 1));
+    expect(near.usable).toBe(false);
+    near.enable('redis');
+    near.set(1, user(1, 1));
+    expect(near.get(1)).toEqual(user(1, 1));
+    near.disable('redis');
+    expect(near.snapshot()).toMatchObject({ enabled: false, size: 0, disabled: 1 });
+    near.disable('postgres');
+    near.enable('redis');
+    expect(near.usable).toBe(false);
+    near.enable('postgres');
+    expect(near.usable).toBe(true);
+    expect(near.snapshot().disabled).toBe(1);
+  });
+
+  it('refuses a Redis answer asked for before a feed was lost, even once the feed is back', () => {
+    const near = nearCache();
+    const asked = near.epoch;
+    near.disable();
+    near.enable();
+    near.set(1, user(1, 1), asked);
+    expect(near.get(1)).toBeUndefined();
+    near.set(1, user(1, 1), near.epoch);
+    expect(near.get(1)).toEqual(user(1, 1));
+  });
+
   it('holds at most the configured number of entries', () => {
     const near = nearCache(3);
     for (let id = 1; id <= 10; id += 1) near.set(id, user(id, 1));

@@ -14,6 +14,9 @@ interface Slot {
   version: number;
 }
 
+/** Where this instance hears of changes: Postgres's `NOTIFY` (the outbox), and write-behind's Redis channel. */
+export type ChangeFeed = 'postgres' | 'redis';
+
 /** A deletion's floor: no version of a deleted record may be cached again (ids are never reused). */
 const DELETED = Number.MAX_SAFE_INTEGER;
 
@@ -21,16 +24,18 @@ const DELETED = Number.MAX_SAFE_INTEGER;
  * The in-process tier in front of Redis (`NEAR_CACHE_MAX_ENTRIES`, 0 = off): a bounded LRU
  * ([lru-cache](https://github.com/isaacs/node-lru-cache)) whose entries live `NEAR_CACHE_TTL_MS` at most. A hit
  * costs no network round trip. Kept coherent by versions: this instance drops its own entry before a write
- * answers, every other instance drops it when the change's `NOTIFY` arrives (the invalidation outbox), and an
- * entry older than a change heard of is never stored. Used only while the notification feed is live: when it is
- * lost the near cache is emptied and stays off until the feed is back and caught up, since changes made
- * meanwhile would go unheard.
+ * answers, every other instance drops it when the change's `NOTIFY` arrives (the invalidation outbox; for
+ * write-behind, also the accept script's message on Redis), and an entry older than a change heard of is never
+ * stored. Used only while every such feed is live: when one is lost the near cache is emptied and stays off
+ * until the feed is back and caught up, since changes made meanwhile would go unheard.
  */
 @Injectable()
 export class NearCache {
   private readonly slots?: LRUCache<number, Slot>;
-  private live = false;
+  /** The change feeds it must hear and cannot right now (none heard at start); usable once this is empty. */
+  private readonly deaf = new Set<ChangeFeed>(['postgres']);
   private counters = { hits: 0, stores: 0, drops: 0, disabled: 0 };
+  private lostFeeds = 0;
 
   constructor(config: CacheConfig) {
     if (config.nearMaxEntries > 0) {
@@ -43,9 +48,9 @@ export class NearCache {
     return this.slots !== undefined;
   }
 
-  /** True while it may answer reads: configured, and the feed is live. */
+  /** True while it may answer reads: configured, and every feed it needs is live. */
   get usable(): boolean {
-    return this.live && this.slots !== undefined;
+    return this.deaf.size === 0 && this.slots !== undefined;
   }
 
   /** The cached value of `id` (a record, or null for absent); undefined when there is none. */
@@ -57,9 +62,20 @@ export class NearCache {
     return slot.value as T | null;
   }
 
-  /** Keeps `value` (null: absent, as version 0) unless a newer version or a change's floor is there. */
-  set<T extends CacheableRecord>(id: number, value: T | null): void {
-    if (!this.usable) return;
+  /**
+   * Changes each time a feed is lost. A reader takes it before asking Redis and hands it to {@link set}: an
+   * answer asked for before a loss may predate a change nobody heard of (the floors went with the entries).
+   */
+  get epoch(): number {
+    return this.lostFeeds;
+  }
+
+  /**
+   * Keeps `value` (null: absent, as version 0) unless a newer version or a change's floor is there, or a feed
+   * was lost since `epoch` (see {@link epoch}).
+   */
+  set<T extends CacheableRecord>(id: number, value: T | null, epoch = this.lostFeeds): void {
+    if (!this.usable || epoch !== this.lostFeeds) return;
     const version = value?.version ?? 0;
     const slot = this.slots!.get(id, { updateAgeOnGet: false });
     if (slot !== undefined && slot.version > version) return;
@@ -81,15 +97,25 @@ export class NearCache {
     this.slots.set(id, { version: floor });
   }
 
-  /** The feed is live (and caught up): reads may use it. */
-  enable(): void {
-    this.live = true;
+  /**
+   * One more feed the near cache must hear before it is used: write-behind's changes reach Postgres (and so its
+   * feed) only when flushed, so that app also announces each accepted change on a Redis channel.
+   */
+  requireFeed(feed: ChangeFeed): void {
+    this.deaf.add(feed);
+    this.slots?.clear();
   }
 
-  /** The feed is lost: what is here may go stale unheard, so it is emptied and not used until {@link enable}. */
-  disable(): void {
-    if (this.live) this.counters.disabled += 1;
-    this.live = false;
+  /** `feed` is live (and caught up): once every feed is, reads may use it. */
+  enable(feed: ChangeFeed = 'postgres'): void {
+    this.deaf.delete(feed);
+  }
+
+  /** `feed` is lost: what is here may go stale unheard, so it is emptied and not used until {@link enable}. */
+  disable(feed: ChangeFeed = 'postgres'): void {
+    if (this.deaf.size === 0) this.counters.disabled += 1;
+    this.lostFeeds += 1;
+    this.deaf.add(feed);
     this.slots?.clear();
   }
 

@@ -36,6 +36,8 @@ export class CacheKeys {
     unique: string;
     /** Hash: the log's counters. */
     counters: string;
+    /** Pub/sub channel (not a key): each accepted change, `<id>:<version>`, `:D` added for a deletion. */
+    changes: string;
   };
 
   /** The tag every key of the app shares, when the strategy needs them in one slot (write-behind). */
@@ -56,6 +58,7 @@ export class CacheKeys {
       claimed: this.named('wb:claimed'),
       unique: this.named('wb:unique'),
       counters: this.named('wb:stats'),
+      changes: this.named('wb:changes'),
     };
   }
 

@@ -105,6 +105,7 @@ export class ChangeLog {
       Date.now(),
       answer?.value ?? '',
       answer?.ttlMs ?? 0,
+      this.logKeys.changes,
     ];
     return (await this.durably('wbAccept', args, (result) => result === 'ok')) as AcceptResult;
   }
@@ -134,6 +135,7 @@ export class ChangeLog {
       JSON.stringify(fields),
       ifMatch?.join(',') ?? 'any',
       Date.now(),
+      this.logKeys.changes,
     ];
     const result = await this.durably('wbPatch', args, (answer) => answer.startsWith('{'));
     return result.startsWith('{') ? decodeRecord<T>(result, id) : (result as PatchRefusal);

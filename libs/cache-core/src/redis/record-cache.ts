@@ -119,10 +119,11 @@ export class RecordCache {
     if (!this.leads && ((!this.gate.open && !(await this.gate.opened())) || this.confirmations.isUnapplied(id))) {
       return UNAVAILABLE;
     }
-    if (this.near.usable && !this.leads) {
+    if (this.near.usable) {
       const near = this.near.get<T>(id);
       if (near !== undefined) return { kind: 'hit', value: near, tier: 'near' };
     }
+    const epoch = this.near.epoch;
     try {
       const key = this.keys.entry(id);
       let raw: string | null;
@@ -136,7 +137,7 @@ export class RecordCache {
       }
       if (raw !== null) {
         const value = JSON.parse(raw) as T | null;
-        this.nearKeeps(id, value);
+        this.near.set(id, value, epoch);
         return { kind: 'hit', value, ...(withTtl ? { ttlMs } : {}) };
       }
       const found = await this.leaseOrEntry<T>(id);
@@ -188,13 +189,14 @@ export class RecordCache {
     lease: string,
     ttlMs: number,
   ): Promise<boolean> {
+    const epoch = this.near.epoch;
     try {
       const stored = await this.redis.read((redis) =>
         redis.fillIfLeased(this.keys.entry(id), this.keys.lease(id), lease, JSON.stringify(value), ttlMs),
       );
       if (stored === 1) {
         this.stats.countCacheWrite();
-        this.nearKeeps(id, value);
+        this.near.set(id, value, epoch);
       }
       return stored === 1;
     } catch (error) {
@@ -282,6 +284,19 @@ export class RecordCache {
       }
     }
     await this.owe(id, version, since);
+  }
+
+  /**
+   * Write-behind accepted a change of `id` here (`record`: the new version; null: deleted). The near cache holds
+   * it before the write answers; other instances hear of it on the Redis channel the accept script published to.
+   */
+  acceptedHere<T extends CacheableRecord>(id: number, record: T | null): void {
+    if (record === null) {
+      this.near.changed(id, undefined, 'D');
+      return;
+    }
+    this.near.changed(id, record.version);
+    this.near.set(id, record);
   }
 
   /** Invalidates and leaves a tombstone for a cache TTL, so late writes of the deleted record are refused. */
@@ -400,12 +415,13 @@ export class RecordCache {
    */
   private async leaseOrEntry<T extends CacheableRecord>(id: number): Promise<CacheLookup<T> | typeof HELD> {
     const lease = this.newToken();
+    const epoch = this.near.epoch;
     const [found, entry] = await this.redis.read((redis) =>
       redis.leaseOrEntry(this.keys.entry(id), this.keys.lease(id), lease, this.config.leaseTtlMs),
     );
     if (found === 'hit') {
       const value = JSON.parse(entry!) as T | null;
-      this.nearKeeps(id, value);
+      this.near.set(id, value, epoch);
       return { kind: 'hit', value };
     }
     if (found !== 'lease') return HELD;
@@ -456,11 +472,6 @@ export class RecordCache {
     this.owed.add(id);
     if (version !== undefined && version > (this.owedVersions.get(id) ?? 0)) this.owedVersions.set(id, version);
     await this.confirmations.wait(id, version, since);
-  }
-
-  /** A value read from (or stored in) Redis goes to the near cache too, unless the cache leads Postgres. */
-  private nearKeeps<T extends CacheableRecord>(id: number, value: T | null): void {
-    if (!this.leads) this.near.set(id, value);
   }
 
   /** An invalidation of `id` reached Redis: nothing of it is owed any more. */

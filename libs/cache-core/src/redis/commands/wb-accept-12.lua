@@ -1,6 +1,8 @@
 --[[
   Accepts one write-behind change: the new row (or tombstone) with no TTL, the unique-key claim, the readers'
-  lease voided, the id added to the pending log the flusher works from, and with an idempotency key the answer.
+  lease voided, the id added to the pending log the flusher works from, with an idempotency key the answer, and
+  the change announced to every instance's near cache (published inside the script, so before the writer hears
+  back).
 
   Why atomic: an acknowledged change must be durable and complete, or absent. Either all of it happens or none,
   so a change and its idempotent answer exist together or not at all. `expected` is the version the caller
@@ -31,6 +33,7 @@
       ARGV[8]  now, in ms
       ARGV[9]  the idempotent answer as JSON, or ''
       ARGV[10] the answer's TTL in ms
+      ARGV[11] the channel accepted changes are announced on (`<id>:<version>`, `:D` added for a deletion)
 
     Output:
       'ok', 'retry' (another change won), 'conflict' (unique value taken), 'gone' (deleted),
@@ -69,4 +72,5 @@ end
 redis.call('DEL', leaseKey)
 logChange(id, ARGV[8], pendingKey, acceptedKey, claimedKey, deadKey, countersKey)
 if ARGV[9] ~= '' then redis.call('SET', answerKey, ARGV[9], 'PX', ARGV[10]) end
+redis.call('PUBLISH', ARGV[11], id .. ':' .. versionOf(ARGV[3]) .. (ARGV[2] == 'delete' and ':D' or ''))
 return 'ok'

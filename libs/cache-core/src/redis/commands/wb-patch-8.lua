@@ -1,8 +1,9 @@
 --[[
   Accepts a write-behind update in one round trip: the changed fields merged into the row already in Redis,
-  the version incremented, the readers' lease voided, and the id in the pending log, as `wb-accept` does. Only
-  for changes that leave the unique value alone and carry no idempotency key; anything this script cannot do
-  on its own it answers 'absent', and the caller takes the long way (reads the record, then `wb-accept`).
+  the version incremented, the readers' lease voided, the id in the pending log and the change announced, as
+  `wb-accept` does. Only for changes that leave the unique value alone and carry no idempotency key; anything
+  this script cannot do on its own it answers 'absent', and the caller takes the long way (reads the record,
+  then `wb-accept`).
 
   Why atomic: the merge reads and writes the row in one step, so no other change can come in between (no
   compare-and-set, no retry), and the change and its log entry exist together or not at all.
@@ -25,6 +26,7 @@
       ARGV[2] the fields to set, as a JSON object
       ARGV[3] the versions `If-Match` allows, comma-separated ('' for none), or 'any'
       ARGV[4] now, in ms
+      ARGV[5] the channel accepted changes are announced on (`<id>:<version>`)
 
     Output:
       the new row as JSON, or 'absent' (not in Redis, or not decodable), 'gone' (deleted),
@@ -68,4 +70,5 @@ local next = '{' .. table.concat(parts, ',') .. '}'
 redis.call('SET', entryKey, next)
 redis.call('DEL', leaseKey)
 logChange(id, ARGV[4], pendingKey, acceptedKey, claimedKey, deadKey, countersKey)
+redis.call('PUBLISH', ARGV[5], id .. ':' .. row.version)
 return next

@@ -4,6 +4,7 @@ import { CacheKeys, ONE_SLOT } from '../../redis/cache-keys';
 import { CACHE_LEADS } from '../../redis/record-cache';
 import { QueueConnection, QueueConnectionModule } from '../../redis/queue-connection';
 import { STRATEGY_EXPORTS, strategyProviders } from '../strategy-providers';
+import { AcceptedChangeFeed } from './accepted-change-feed';
 import { FlushProcessor } from './flush.processor';
 import { FlushTrigger } from './flush-trigger';
 import { WriteBehindController } from './write-behind.controller';
@@ -13,8 +14,9 @@ import { WriteBehindStrategy } from './write-behind.strategy';
 
 /**
  * Binds {@link WriteBehindStrategy} as the app's `CacheStrategy`, with what it owns: the flusher, the BullMQ
- * worker and queue, and `/flush` and `/dead-letters`. BullMQ gets its own Redis connections (see
- * `QueueConnection`), under the app's key prefix so apps and tests never share a queue.
+ * worker and queue, `/flush` and `/dead-letters`, and the feed of accepted changes for near caches. BullMQ gets
+ * its own Redis connections (see `QueueConnection`), under the app's key prefix so apps and tests never share a
+ * queue.
  */
 @Global()
 @Module({
@@ -35,6 +37,7 @@ import { WriteBehindStrategy } from './write-behind.strategy';
     FlushTrigger,
     WriteBehindFlusher,
     FlushProcessor,
+    AcceptedChangeFeed,
     // Accepting a change checks its unique value against every record: all keys in one slot (see CacheKeys).
     { provide: ONE_SLOT, useValue: true },
     // Redis has changes Postgres has not: what the outbox brings (flushes) is never newer than the cache.

@@ -154,7 +154,7 @@ export class WriteBehindStrategy<T extends CacheableRecord, C, U>
     const cached = await this.cache.lookup<T>(id);
     if (cached.kind === 'unavailable')
       throw new CacheUnavailableError('Cache unavailable: unflushed changes cannot be read');
-    if (cached.kind === 'hit') return { value: cached.value, outcome: 'HIT' };
+    if (cached.kind === 'hit') return { value: cached.value, outcome: 'HIT', tier: cached.tier };
     const deleted = await this.cache.isDeleted(id).catch(async (error: unknown) => {
       await this.cache.settle(id, cached.lease);
       throw error;
@@ -228,7 +228,7 @@ export class WriteBehindStrategy<T extends CacheableRecord, C, U>
     if (result === 'absent') return undefined;
     if (result === 'gone') throw this.store.notFound(id);
     if (result === 'precondition') throw this.store.preconditionFailed(id);
-    this.accepted(id);
+    this.accepted(id, result as T);
     return result as T;
   }
 
@@ -277,13 +277,14 @@ export class WriteBehindStrategy<T extends CacheableRecord, C, U>
     if (result === 'conflict') throw this.writeStore.uniqueConflict(next ?? '');
     // Another change won: the caller reads the new current state (a 412 there if If-Match no longer holds).
     if (result === 'retry') return false;
-    this.accepted(id);
+    this.accepted(id, change.kind === 'put' ? change.record : null);
     return true;
   }
 
-  /** After a change of `id` is durable in Redis: counted, announced, and a flush on its way. */
-  private accepted(id: number): void {
+  /** After a change of `id` is durable in Redis: counted, in this instance's near cache, a flush on its way. */
+  private accepted(id: number, record: T | null): void {
     this.stats.countCacheWrite();
+    this.cache.acceptedHere(id, record);
     this.written(id);
     this.trigger.soon();
   }
