@@ -10,62 +10,86 @@ const REDIS_URL = process.env.REDIS_URL ?? 'redis://localhost:6379';
 const SECONDS = Number(process.env.NEAR_BENCH_SECONDS ?? 8);
 const APP = process.argv[2] ?? 'cache-aside';
 
-async function measure(adapter, entries) {
+const ROUNDS = Number(process.env.NEAR_BENCH_ROUNDS ?? 3);
+
+/** A warm server: every user read twice (a miss fills Redis and the near cache), then the load's own shape. */
+async function warmServer(adapter, entries, ids, reads) {
   const server = await startApp(APP, adapter, {
     databaseUrl: DATABASE_URL,
     redisUrl: REDIS_URL,
     schemaOf: 'near-cache',
     env: { NEAR_CACHE_MAX_ENTRIES: String(entries), NEAR_CACHE_TTL_MS: '60000', REDIS_CLUSTER_NODES: '' },
   });
-  try {
-    const ids = await seedUsers(DATABASE_URL, schemaName('near-cache'));
-    const pick = zipfSampler(ids.length, 0.99);
-    const reads = [{ setupRequest: (request) => ({ ...request, method: 'GET', path: `/users/${ids[pick()]}` }) }];
-    // Warm-up: every user read twice (a miss fills Redis and the near cache), then the measured load's own shape.
-    for (let start = 0; start < ids.length; start += 500) {
-      await Promise.all(
-        ids
-          .slice(start, start + 500)
-          .flatMap((id) => [1, 2].map(() => fetch(`${server.url}/users/${id}`).then((r) => r.arrayBuffer()))),
-      );
-    }
-    await load(server.port, reads, 2);
-    const before = await stats(server.port);
-    const result = await load(server.port, reads, SECONDS);
-    const after = await stats(server.port);
-    const measured = after.reads - before.reads;
-    return {
-      adapter,
-      near: entries > 0 ? 'on' : 'off',
-      rps: Math.round(result.requests.average),
-      p50: result.latency.p50,
-      p99: result.latency.p99,
-      hitRatio: (after.hits - before.hits) / measured,
-      nearShare: (after.nearHits - before.nearHits) / measured,
-      errors: result.errors + result.non2xx,
-      misses: after.misses - before.misses,
-      bypasses: after.bypasses - before.bypasses,
-    };
-  } finally {
-    await server.stop();
+  for (let start = 0; start < ids.length; start += 500) {
+    await Promise.all(
+      ids
+        .slice(start, start + 500)
+        .flatMap((id) => [1, 2].map(() => fetch(`${server.url}/users/${id}`).then((r) => r.arrayBuffer()))),
+    );
   }
+  await load(server.port, reads, 2);
+  return server;
 }
 
-const rows = [];
-for (const adapter of ['fastify', 'express']) {
-  for (const entries of [0, USERS]) rows.push(await measure(adapter, entries));
+async function measure(server, reads) {
+  const before = await stats(server.port);
+  const result = await load(server.port, reads, SECONDS);
+  const after = await stats(server.port);
+  const measured = after.reads - before.reads;
+  return {
+    rps: Math.round(result.requests.average),
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    hitRatio: (after.hits - before.hits) / measured,
+    nearShare: (after.nearHits - before.nearHits) / measured,
+    errors: result.errors + result.non2xx,
+    misses: after.misses - before.misses,
+    bypasses: after.bypasses - before.bypasses,
+  };
 }
-console.log(`${APP}, warm hits, ${SECONDS} s per row\n`);
+
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+
+/**
+ * Both servers of an adapter run side by side (one idle while the other is measured), and the measurements
+ * alternate off, on, off, on...: a machine whose speed drifts over minutes moves both columns alike.
+ */
+const rows = [];
+const ids = await seedUsers(DATABASE_URL, schemaName('near-cache'));
+const pick = zipfSampler(ids.length, 0.99);
+const reads = [{ setupRequest: (request) => ({ ...request, method: 'GET', path: `/users/${ids[pick()]}` }) }];
+for (const adapter of ['fastify', 'express']) {
+  const off = await warmServer(adapter, 0, ids, reads);
+  const on = await warmServer(adapter, USERS, ids, reads);
+  try {
+    for (let round = 1; round <= ROUNDS; round += 1) {
+      for (const { near, server } of [
+        { near: 'off', server: off },
+        { near: 'on', server: on },
+      ]) {
+        rows.push({ adapter, round, near, ...(await measure(server, reads)) });
+      }
+    }
+  } finally {
+    await Promise.all([off.stop(), on.stop()]);
+  }
+}
+console.log(`${APP}, warm hits, ${SECONDS} s per row, ${ROUNDS} rounds alternating off and on\n`);
 console.log(
-  '| adapter | near cache | req/s | p50 ms | p99 ms | hit ratio | answered by the near cache | errors | misses | bypasses |',
+  '| adapter | round | near cache | req/s | p50 ms | p99 ms | hit ratio | answered by the near cache | errors | misses | bypasses |',
 );
-console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
 for (const row of rows) {
   console.log(
-    `| ${row.adapter} | ${row.near} | ${row.rps.toLocaleString('en-US')} | ${row.p50} | ${row.p99} | ${row.hitRatio.toFixed(3)} | ${(100 * row.nearShare).toFixed(1)} % | ${row.errors} | ${row.misses} | ${row.bypasses} |`,
+    `| ${row.adapter} | ${row.round} | ${row.near} | ${row.rps.toLocaleString('en-US')} | ${row.p50} | ${row.p99} | ${row.hitRatio.toFixed(3)} | ${(100 * row.nearShare).toFixed(1)} % | ${row.errors} | ${row.misses} | ${row.bypasses} |`,
   );
 }
+console.log('');
 for (const adapter of ['fastify', 'express']) {
-  const [off, on] = rows.filter((row) => row.adapter === adapter);
-  console.log(`${adapter}: near cache on / off = ${(on.rps / off.rps).toFixed(2)}x`);
+  const of = (near) => rows.filter((row) => row.adapter === adapter && row.near === near).map((row) => row.rps);
+  const [off, on] = [of('off'), of('on')];
+  const rounds = on.map((rps, index) => `${(rps / off[index]).toFixed(2)}x`).join(', ');
+  console.log(
+    `${adapter}: near cache on / off = ${(median(on) / median(off)).toFixed(2)}x (medians ${median(on).toLocaleString('en-US')} / ${median(off).toLocaleString('en-US')} req/s; by round ${rounds})`,
+  );
 }
