@@ -11,6 +11,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { Cluster, Redis } from 'ioredis';
+import { measureBlog } from '../scripts/lib/blog-measure.mjs';
 import { build, root } from '../scripts/lib/server-process.mjs';
 import { load, measurer, readEach, requestMix, stats, USERS, ZIPF_S, zipfSampler } from './lib/load.mjs';
 import { markdown, svg } from './lib/report.mjs';
@@ -155,6 +156,33 @@ async function writeBehindDetails(zipf) {
   return details;
 }
 
+/** Posts the blog seeds in the bench: the demo's size. */
+const BLOG_POSTS = 500_000;
+
+/**
+ * The blog at its demo size: the time from starting it on an empty schema (dropped first) until it answers
+ * healthy, which is seeding the posts and building its list cache, then `measureBlog` (what
+ * `npm run demo:blog` prints).
+ */
+async function blogRun() {
+  const schema = schemaName('blog');
+  await db.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  progress(`blog: seeding ${BLOG_POSTS.toLocaleString('en-US')} posts, then its reads and writes`);
+  const startedAt = performance.now();
+  const blog = await startApp('blog', 'express', {
+    ...urls,
+    env: { BLOG_SEED_POSTS: String(BLOG_POSTS), ADMIN_OPEN: 'true', REDIS_CLUSTER_NODES: '' },
+    startTimeoutMs: 300_000,
+  });
+  try {
+    const startSeconds = Math.round((performance.now() - startedAt) / 100) / 10;
+    return { posts: BLOG_POSTS, startSeconds, ...(await measureBlog(new URL(blog.url))) };
+  } finally {
+    await blog.stop();
+    await db.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  }
+}
+
 const CLUSTER_NODES = '127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002';
 
 /** Cache-aside warm hits and write-behind accepted writes again, on a local Redis Cluster. */
@@ -263,6 +291,7 @@ try {
   await referenceServers(await seedUsers(DATABASE_URL, 'bench_reference'), zipf);
   for (const app of APPS) for (const adapter of ADAPTERS) await patternApp(app, adapter, zipf);
   const details = quick ? {} : await writeBehindDetails(zipf);
+  if (!quick) details.blog = await blogRun();
   if (!quick) await clusterRun(zipf);
   const saved = { quick, date: new Date().toISOString().slice(0, 10), machine: await machine(), results, details };
   const report = { ...saved, duration: DURATION, warmup: WARMUP };

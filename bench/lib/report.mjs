@@ -70,7 +70,41 @@ function targets(results, details) {
       `| write-behind p99 flush lag at 1,000 writes/s (ms) | ${details.lagP99Ms} | < 2000 | ${details.lagP99Ms < 2000 ? 'met' : 'not met'} |`,
     );
   }
+  lines.push(...blogTargets(details.blog));
   return lines;
+}
+
+const seconds = (ms) => `${(ms / 1000).toFixed(2)} s`;
+
+/** The blog's targets (`details.blog`, from `measureBlog`), each at most its goal. */
+function blogTargets(blog) {
+  if (blog === undefined) return [];
+  const posts = blog.posts.toLocaleString('en-US');
+  return [
+    [`blog: full list after POST /cache/clear, gzip, ${posts} posts`, blog.listMissMs, 3000, seconds],
+    ['blog: full list, hit, gzip (median of 5)', blog.listHitMs, 300, seconds],
+    [
+      'blog: full list after one write vs a hit (median of 6 writes)',
+      blog.afterWriteMs / blog.listHitMs,
+      1.5,
+      (v) => `${v.toFixed(2)}×`,
+    ],
+    ['blog: peak RSS of the blog process', blog.peakRssBytes ?? null, 300e6, (v) => `${(v / 1e6).toFixed(0)} MB`],
+    [`blog: start on an empty schema, seeding ${posts} posts`, blog.startSeconds * 1000, 15_000, seconds],
+  ].map(
+    ([label, value, goal, format]) =>
+      `| ${label} | ${value === null ? 'n/a' : format(value)} | ≤ ${format(goal)} | ${value === null ? '-' : value <= goal ? 'met' : 'not met'} |`,
+  );
+}
+
+/** The blog's own numbers, under the targets. */
+function blogLines(blog) {
+  if (blog === undefined) return [];
+  const ms = (value) => `${value.toFixed(value < 10 ? 2 : 0)} ms`;
+  return [
+    `Blog, ${blog.posts.toLocaleString('en-US')} posts (the client of \`npm run demo:blog\`, time to the last byte): single post miss ${ms(blog.singleMissMs)}, hit ${ms(blog.singleHitMs)} (p50; p99 ${ms(blog.singleHitP99Ms)}); full list ${(blog.listBytes / 1e6).toFixed(0)} MB of JSON, ${(blog.listMissBytes / 1e6).toFixed(0)} MB gzipped: miss ${seconds(blog.listMissMs)}, hit ${seconds(blog.listHitMs)}, plain JSON hit ${seconds(blog.plainMs)}, after one write ${seconds(blog.afterWriteMs)} (${blog.afterWriteCaches.join(' ')}); the post written was in the list that followed: ${blog.found ? 'yes' : 'NO'}.`,
+    '',
+  ];
 }
 
 /** The bare servers the bench measures for comparison (they serve hits only). */
@@ -157,6 +191,7 @@ ${targets(results, details).join('\n')}
 
 ${clusterLines(results).join('\n')}
 
+${blogLines(details.blog).join('\n')}
 Write-behind flush: ${details.flushRows ?? '-'} rows written in ${details.flushSeconds ?? '-'} s (${details.flushRowsPerSecond ?? '-'} rows/s), with writes held back and then flushed at once.
 `;
 }

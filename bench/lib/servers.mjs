@@ -1,16 +1,21 @@
 // The servers the bench measures: each pattern app (built), the no-cache baseline, and bare reference servers,
 // each in its own process on its own schema and key prefix, and the users they read.
 import pg from 'pg';
-import { builtApp, ServerProcess } from '../../scripts/lib/server-process.mjs';
+import { builtApp, healthy, ServerProcess } from '../../scripts/lib/server-process.mjs';
 import { USERS } from './load.mjs';
 
 let nextPort = 8200;
 
 /**
- * A built app with the bench's environment on a fresh port, answering `/health`. With `profileTo`, it runs under
- * the CPU profiler (`lib/profiled.mjs`), which writes there.
+ * A built app with the bench's environment on a fresh port, answering `/health` (with `startTimeoutMs`: healthy,
+ * waiting that long at most). With `profileTo`, it runs under the CPU profiler (`lib/profiled.mjs`), which writes
+ * there.
  */
-export async function startApp(app, adapter, { databaseUrl, redisUrl, schemaOf = app, env = {}, profileTo }) {
+export async function startApp(
+  app,
+  adapter,
+  { databaseUrl, redisUrl, schemaOf = app, env = {}, profileTo, startTimeoutMs },
+) {
   const profiled = profileTo === undefined ? {} : { PROFILE_APP: builtApp(app), PROFILE_OUT: profileTo };
   const server = new ServerProcess(profileTo === undefined ? builtApp(app) : 'bench/lib/profiled.mjs', {
     port: (nextPort += 1),
@@ -27,7 +32,7 @@ export async function startApp(app, adapter, { databaseUrl, redisUrl, schemaOf =
       ...env,
     },
   });
-  await server.waitFor('/health');
+  await server.waitFor('/health', startTimeoutMs === undefined ? {} : { timeoutMs: startTimeoutMs, ready: healthy });
   return server;
 }
 
