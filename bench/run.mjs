@@ -167,6 +167,10 @@ const BLOG_POSTS = 500_000;
 async function blogRun() {
   const schema = schemaName('blog');
   await db.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  // Keys an interrupted earlier run left would be chunks of a database that is gone.
+  for await (const keys of redis.scanStream({ match: 'bench:blog:*', count: 1000 })) {
+    if (keys.length > 0) await redis.unlink(...keys);
+  }
   progress(`blog: seeding ${BLOG_POSTS.toLocaleString('en-US')} posts, then its reads and writes`);
   const startedAt = performance.now();
   const blog = await startApp('blog', 'express', {

@@ -109,7 +109,14 @@ describe('blog', () => {
   });
 
   it('invalidates only the chunk a write touches, for an update, a delete and an insert', async () => {
-    expect((await t.http().post('/cache/warm').expect(200)).body).toMatchObject({ chunks: 5, built: 5 });
+    const warmed = (await t.http().post('/cache/warm').expect(200)).body as {
+      chunks: number;
+      built: number;
+      kept: number;
+    };
+    // Each chunk came from Postgres: built from its rows, or the segment an earlier test's build kept there.
+    expect(warmed.chunks).toBe(5);
+    expect(warmed.built + warmed.kept).toBe(5);
     const before = await chunkBuffers(t, 5);
     expect(before.every((stored) => stored !== null)).toBe(true);
     const untouched = async (except: number[]): Promise<void> => {
@@ -148,13 +155,19 @@ describe('blog', () => {
   });
 
   it('never stores a chunk built from rows older than a write that committed meanwhile', async () => {
+    // No segment kept in Postgres from earlier tests: chunk 0 is built from its rows.
+    await t.db.query('DELETE FROM post_list_chunks');
     const store = t.app.get(PostStore);
     const original = store.rangeJson.bind(store);
     const gate = new Gate();
-    store.rangeJson = async function* (from: number, to: number): AsyncGenerator<string> {
+    store.rangeJson = async function* (
+      from: number,
+      to: number,
+      snapshot?: { fingerprint?: string },
+    ): AsyncGenerator<string> {
       store.rangeJson = original;
       const rows: string[] = [];
-      for await (const row of original(from, to)) rows.push(row);
+      for await (const row of original(from, to, snapshot)) rows.push(row);
       await gate.wait();
       yield* rows;
     };
@@ -164,7 +177,47 @@ describe('blog', () => {
     gate.open();
     expect((await stale).posts.find((post) => post.id === 3)?.title).not.toBe('Written during the build');
     expect(await t.redis.exists(chunkKey(t, 0))).toBe(0);
+    // Kept in Postgres, but with the fingerprint of the rows it was built from, which the write changed: the next
+    // read builds chunk 0 again and keeps it with the current fingerprint.
+    const keptIsCurrent = async (): Promise<boolean> =>
+      (
+        await t.db.query<{ current: boolean }>(
+          `SELECT c.fingerprint = (SELECT md5(coalesce(string_agg(id || ':' || xmin::text, ',' ORDER BY id), ''))
+             FROM posts WHERE id BETWEEN 1 AND c.chunk_size) AS current
+           FROM post_list_chunks c WHERE c.chunk = 0`,
+        )
+      ).rows[0]!.current;
+    expect(await keptIsCurrent()).toBe(false);
     expect((await fullList(t)).posts.find((post) => post.id === 3)?.title).toBe('Written during the build');
+    expect(await keptIsCurrent()).toBe(true);
+  });
+
+  it('refills a cleared cache from the segments kept in Postgres, and never from one whose rows changed since', async () => {
+    const listStats = async (): Promise<{ chunksKept: number; chunksBuilt: number }> =>
+      (await t.http().get('/stats').expect(200)).body.list as { chunksKept: number; chunksBuilt: number };
+    await fullList(t);
+    await t.http().post('/cache/clear').expect(204);
+    const before = await listStats();
+    const cold = await fullList(t, GZIP);
+    expect(cold.cache).toBe('MISS');
+    expect(cold.posts).toEqual(await table(t));
+    const after = await listStats();
+    expect(after.chunksKept - before.chunksKept).toBe(5);
+    expect(after.chunksBuilt).toBe(before.chunksBuilt);
+
+    // A write the app never hears of (no outbox: the trigger is off for this transaction), then a cold cache: the
+    // kept segment of chunk 2 no longer matches its rows, so that chunk is built again; the others are kept.
+    await t.db.query('BEGIN');
+    await t.db.query(`SET LOCAL cache.outbox = 'off'`);
+    await t.db.query(`UPDATE posts SET title = 'Changed behind the app' WHERE id = 1111`);
+    await t.db.query('COMMIT');
+    await t.http().post('/cache/clear').expect(204);
+    const list = await fullList(t, GZIP);
+    expect(list.posts.find((post) => post.id === 1111)?.title).toBe('Changed behind the app');
+    expect(list.posts).toEqual(await table(t));
+    const last = await listStats();
+    expect(last.chunksBuilt - after.chunksBuilt).toBe(1);
+    expect(last.chunksKept - after.chunksKept).toBe(4);
   });
 
   it('walks the table exactly once with keyset pages, caches each page, and refreshes only pages a write touches', async () => {

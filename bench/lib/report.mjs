@@ -102,7 +102,7 @@ function blogLines(blog) {
   if (blog === undefined) return [];
   const ms = (value) => `${value.toFixed(value < 10 ? 2 : 0)} ms`;
   return [
-    `Blog, ${blog.posts.toLocaleString('en-US')} posts (the client of \`npm run demo:blog\`, time to the last byte): single post miss ${ms(blog.singleMissMs)}, hit ${ms(blog.singleHitMs)} (p50; p99 ${ms(blog.singleHitP99Ms)}); full list ${(blog.listBytes / 1e6).toFixed(0)} MB of JSON, ${(blog.listMissBytes / 1e6).toFixed(0)} MB gzipped: miss ${seconds(blog.listMissMs)}, hit ${seconds(blog.listHitMs)}, plain JSON hit ${seconds(blog.plainMs)}, after one write ${seconds(blog.afterWriteMs)} (${blog.afterWriteCaches.join(' ')}); the post written was in the list that followed: ${blog.found ? 'yes' : 'NO'}.`,
+    `Blog, ${blog.posts.toLocaleString('en-US')} posts (the client of \`npm run demo:blog\`, time to the last byte): healthy ${blog.startSeconds} s after start on an empty schema (seeding), list warm ${seconds(blog.warmWaitMs)} later; single post miss ${ms(blog.singleMissMs)}, hit ${ms(blog.singleHitMs)} (p50; p99 ${ms(blog.singleHitP99Ms)}); full list ${(blog.listBytes / 1e6).toFixed(0)} MB of JSON, ${(blog.listMissBytes / 1e6).toFixed(0)} MB gzipped: miss after \`POST /cache/clear\` ${seconds(blog.listMissMs)} (chunks from the segments kept in Postgres), hit ${seconds(blog.listHitMs)}, plain JSON hit ${seconds(blog.plainMs)}, after one write ${seconds(blog.afterWriteMs)} (${blog.afterWriteCaches.join(' ')}); the post written was in the list that followed: ${blog.found ? 'yes' : 'NO'}.`,
     '',
   ];
 }

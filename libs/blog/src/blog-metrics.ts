@@ -11,11 +11,12 @@ interface BlogSnapshot {
 const LIST_METRICS: DerivedMetric<BlogSnapshot['list']>[] = [
   {
     name: 'blog_list_chunks_total',
-    help: 'List chunks served: hit (read from Redis) or built (from PostgreSQL)',
+    help: 'List chunks served: hit (read from Redis), kept (the segment kept in PostgreSQL) or built (from its rows)',
     type: 'counter',
     labelNames: ['result'],
     samples: (list) => [
       ...(sample(list.chunksFromCache, { result: 'hit' }) ?? []),
+      ...(sample(list.chunksKept, { result: 'kept' }) ?? []),
       ...(sample(list.chunksBuilt, { result: 'built' }) ?? []),
     ],
   },

@@ -39,7 +39,7 @@ export class PostsService {
   }
 
   /** Builds every list chunk not in Redis yet. */
-  warmList(): Promise<{ chunks: number; built: number; ms: number }> {
+  warmList(): Promise<{ chunks: number; built: number; kept: number; ms: number }> {
     return this.warmer.warm();
   }
 

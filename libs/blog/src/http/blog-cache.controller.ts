@@ -23,11 +23,11 @@ export class BlogCacheController {
     this.posts.listCleared();
   }
 
-  /** Builds every list chunk not in Redis yet; answers once they are all there. */
+  /** Fills every list chunk not in Redis yet (kept in Postgres, or built); answers once they are all there. */
   @Post('warm')
   @HttpCode(200)
-  @ApiOkResponse({ description: '{ chunks, built, ms }' })
-  warm(): Promise<{ chunks: number; built: number; ms: number }> {
+  @ApiOkResponse({ description: '{ chunks, built, kept, ms }' })
+  warm(): Promise<{ chunks: number; built: number; kept: number; ms: number }> {
     return this.posts.warmList();
   }
 }

@@ -18,8 +18,8 @@ const END = -1;
 
 /**
  * The post list cut into chunks of `BLOG_CHUNK_SIZE` ids, each a gzip segment in Redis guarded by a generation
- * token (see `GenerationCache`): read from Redis, else built once however many ask (at most
- * `BLOG_BUILD_CONCURRENCY` at a time). A write invalidates only the chunk of its id, and the list's end when it
+ * token (see `GenerationCache`): read from Redis, else from Postgres once however many ask (at most
+ * `BLOG_BUILD_CONCURRENCY` at a time): the segment kept there while its rows are unchanged, or built from them. A write invalidates only the chunk of its id, and the list's end when it
  * inserts. An invalidation Redis missed is replayed before the next read served from Redis; until then lists
  * come from Postgres.
  */
@@ -32,7 +32,7 @@ export class ListChunks {
   private readonly builds = new SingleFlight<Buffer>();
   private readonly slots: BuildSlots;
   private readonly owed: OwedInvalidations<number>;
-  private readonly counters = { chunksFromCache: 0, chunksBuilt: 0, chunkInvalidations: 0 };
+  private readonly counters = { chunksFromCache: 0, chunksKept: 0, chunksBuilt: 0, chunkInvalidations: 0 };
 
   constructor(
     readonly cache: GenerationCache,
@@ -163,6 +163,7 @@ export class ListChunks {
   snapshot(): {
     chunkSize: number;
     chunksFromCache: number;
+    chunksKept: number;
     chunksBuilt: number;
     chunkInvalidations: number;
     owedInvalidations: number;
@@ -170,13 +171,22 @@ export class ListChunks {
     return { chunkSize: this.chunkSize, ...this.counters, owedInvalidations: this.owed.size };
   }
 
+  /**
+   * A chunk from Postgres: its kept segment while the rows' fingerprint still matches, else built from the rows
+   * (and kept). Stored in Redis when `store`, under the generation read before Postgres was.
+   */
   private async buildNow(chunk: number, store: boolean): Promise<Buffer> {
     const generation = this.keys.chunkGeneration(chunk);
     const tokens = store ? await this.cache.tokens([generation]) : null;
-    const compressed = await compressSegment(
-      this.store.rangeJson(chunk * this.chunkSize + 1, (chunk + 1) * this.chunkSize),
-    );
-    this.counters.chunksBuilt += 1;
+    const [from, to] = [chunk * this.chunkSize + 1, (chunk + 1) * this.chunkSize];
+    let compressed = await this.store.keptSegment(this.chunkSize, chunk, from, to);
+    if (compressed !== null) this.counters.chunksKept += 1;
+    else {
+      const snapshot: { fingerprint?: string } = {};
+      compressed = await compressSegment(this.store.rangeJson(from, to, snapshot));
+      this.counters.chunksBuilt += 1;
+      await this.store.keepSegment(this.chunkSize, chunk, snapshot.fingerprint!, compressed);
+    }
     if (tokens !== null) {
       await this.cache.fillIfCurrent(this.keys.chunk(chunk), compressed, this.ttlMs, [[generation, tokens[0]!]]);
     }

@@ -17,12 +17,12 @@ export class ListWarmer implements BeforeApplicationShutdown {
     return this.warmingNow;
   }
 
-  /** Returns how many chunks the list has and how many were built. */
-  async warm(): Promise<{ chunks: number; built: number; ms: number }> {
+  /** Returns how many chunks the list has, how many were built from rows, and how many came kept from Postgres. */
+  async warm(): Promise<{ chunks: number; built: number; kept: number; ms: number }> {
     const startedAt = Date.now();
     if (!(await this.chunks.usable())) throw new CacheUnavailableError('Cache unavailable: the list cannot be warmed');
     const chunks = this.chunks.chunksUpTo(await this.chunks.maxId(true));
-    const builtBefore = this.chunks.snapshot().chunksBuilt;
+    const before = this.chunks.snapshot();
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < chunks && !this.closing) {
@@ -32,7 +32,13 @@ export class ListWarmer implements BeforeApplicationShutdown {
       }
     };
     await Promise.all(Array.from({ length: this.chunks.concurrency }, worker));
-    return { chunks, built: this.chunks.snapshot().chunksBuilt - builtBefore, ms: Date.now() - startedAt };
+    const after = this.chunks.snapshot();
+    return {
+      chunks,
+      built: after.chunksBuilt - before.chunksBuilt,
+      kept: after.chunksKept - before.chunksKept,
+      ms: Date.now() - startedAt,
+    };
   }
 
   /** Warms in the background (at start); shutdown waits for the chunk in hand. */

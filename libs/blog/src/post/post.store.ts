@@ -30,6 +30,9 @@ const POST_JSON = `'{"id":' || id || ',"title":' || to_json(title) || ',"content
   || ',"author":' || to_json(author) || ',"createdAt":"' || ${iso('created_at')}
   || '","updatedAt":"' || ${iso('updated_at')} || '"}'`;
 
+/** The fingerprint of a range of posts: which rows, and which version of each (`xmin`, the writing transaction). */
+const FINGERPRINT = `md5(coalesce(string_agg(id || ':' || xmin::text, ',' ORDER BY id), ''))`;
+
 /** Rows per cursor fetch: big enough that a chunk takes few round trips, small enough to stay young garbage. */
 const CURSOR_BATCH = 500;
 
@@ -90,12 +93,26 @@ export class PostStore extends RecordStore<PostRecord, NewPost, PostChanges> {
 
   /**
    * The posts with ids in [from, to] as JSON texts, by id, streamed from a cursor (`pg-query-stream`): rows
-   * arrive in small batches and die young, so building a chunk never piles megabytes onto the old heap.
+   * arrive in small batches and die young, so building a chunk never piles megabytes onto the old heap. With
+   * `snapshot`, the rows' fingerprint (see {@link keptSegment}) is put there first, read in the same snapshot as
+   * the rows (one repeatable-read transaction).
    */
-  async *rangeJson(from: number, to: number): AsyncGenerator<string> {
+  async *rangeJson(from: number, to: number, snapshot?: { fingerprint?: string }): AsyncGenerator<string> {
     const runner = this.dataSource.createQueryRunner();
+    let open = false;
     try {
       const client = (await translateDatabaseErrors(() => runner.connect())) as PoolClient;
+      if (snapshot !== undefined) {
+        await translateDatabaseErrors(async () => {
+          await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+          open = true;
+          const { rows } = await client.query<{ fingerprint: string }>(
+            `SELECT ${FINGERPRINT} AS fingerprint FROM posts WHERE id BETWEEN $1 AND $2`,
+            [from, to],
+          );
+          snapshot.fingerprint = rows[0]!.fingerprint;
+        });
+      }
       const rows = client.query(
         new QueryStream(`SELECT ${POST_JSON} AS json FROM posts WHERE id BETWEEN $1 AND $2 ORDER BY id`, [from, to], {
           batchSize: CURSOR_BATCH,
@@ -109,8 +126,34 @@ export class PostStore extends RecordStore<PostRecord, NewPost, PostChanges> {
         rows.destroy();
       }
     } finally {
+      if (open) await runner.query('ROLLBACK').catch(() => undefined);
       await runner.release();
     }
+  }
+
+  /**
+   * The kept gzip segment of chunk `chunk` (ids in [from, to]) if it is still what those rows are, else null.
+   * A segment is kept with the fingerprint of its rows: an md5 of each row's id and `xmin` (the transaction that
+   * wrote that row version), so any insert, update or delete in the range since, by the app or anyone else,
+   * makes it differ. Checked in the same statement that reads the segment.
+   */
+  async keptSegment(chunkSize: number, chunk: number, from: number, to: number): Promise<Buffer | null> {
+    const rows = await this.query<{ segment: Buffer }>(
+      `SELECT segment FROM post_list_chunks
+       WHERE chunk_size = $1 AND chunk = $2
+         AND fingerprint = (SELECT ${FINGERPRINT} FROM posts WHERE id BETWEEN $3 AND $4)`,
+      [chunkSize, chunk, from, to],
+    );
+    return rows[0]?.segment ?? null;
+  }
+
+  /** Keeps a chunk's segment with the fingerprint of the rows it was built from (replacing an older one). */
+  async keepSegment(chunkSize: number, chunk: number, fingerprint: string, segment: Buffer): Promise<void> {
+    await this.query(
+      `INSERT INTO post_list_chunks (chunk_size, chunk, fingerprint, segment) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (chunk_size, chunk) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, segment = EXCLUDED.segment`,
+      [chunkSize, chunk, fingerprint, segment],
+    );
   }
 
   /** The highest id in the table, 0 when it is empty. */
