@@ -12,7 +12,7 @@ export * from './database/query-rows';
 export * from './http/header-writer';
 export * from './http/conditional-requests';
 export * from './http/conditional-api.decorators';
-export * from './http/idempotency.interceptor';
+export * from './http/idempotency.guard';
 export * from './http/write-conditions.decorator';
 export * from './idempotency/idempotency';
 export * from './idempotency/postgres-idempotency';

@@ -4,7 +4,7 @@ import { CacheStrategy } from '../cache-strategy';
 
 /**
  * A strategy class registered by its own type (for its helpers and controllers) and as the app's one
- * `CacheStrategy` and `IdempotencyLedger` (for the domain's service and the idempotency interceptor).
+ * `CacheStrategy` and `IdempotencyLedger` (for the domain's service and the idempotency guard).
  */
 export function strategyProviders(strategy: Type<CacheStrategy>): Provider[] {
   return [

@@ -1,6 +1,7 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { DomainError, UnavailableError, type WriteOutcome } from '../errors/domain.errors';
+import { IdempotentReplay } from '../idempotency/idempotency';
 
 /** Body of every error response: Nest's usual shape, never a stack trace or SQL. */
 export interface ErrorBody {
@@ -43,7 +44,8 @@ function reason(status: number): string {
 }
 
 /**
- * The one place errors become HTTP responses: HttpExceptions (including the body parsers' 400 and 413) pass
+ * The one place errors become HTTP responses (and the replay of an idempotent write's stored outcome, thrown as
+ * {@link IdempotentReplay}): HttpExceptions (including the body parsers' 400 and 413) pass
  * through, {@link DomainError}s map to their status, other errors that carry a 4xx status keep it, and
  * anything else is a logged, generic 500.
  */
@@ -54,10 +56,18 @@ export class HttpErrorFilter implements ExceptionFilter {
   constructor(private readonly adapterHost: HttpAdapterHost) {}
 
   catch(exception: unknown, host: ArgumentsHost): void {
-    const body = this.toBody(exception);
     const http = host.switchToHttp();
     const response: unknown = http.getResponse();
     const adapter = this.adapterHost.httpAdapter;
+    if (exception instanceof IdempotentReplay) {
+      // Not an error: a retry of a write whose first outcome is stored gets that outcome again.
+      const { status, body, etag } = exception.stored;
+      adapter.setHeader(response, 'Idempotent-Replayed', 'true');
+      if (etag !== undefined) adapter.setHeader(response, 'ETag', etag);
+      adapter.reply(response, body ?? undefined, status);
+      return;
+    }
+    const body = this.toBody(exception);
     if (body.statusCode === 503) {
       adapter.setHeader(response, 'Retry-After', RETRY_AFTER_SECONDS);
       const method = http.getRequest<{ method?: string }>().method ?? '';

@@ -1,7 +1,7 @@
 import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
 import type { WriteOptions } from '../idempotency/idempotency';
 import { parseIfMatch, etagFor } from './conditional-requests';
-import type { IdempotentRequest } from './idempotency.interceptor';
+import type { IdempotentRequest } from './idempotency.guard';
 import type { IdempotencyClaim } from '../idempotency/idempotency';
 
 /** A write's `If-Match` and `Idempotency-Key`, as the strategies take them. */

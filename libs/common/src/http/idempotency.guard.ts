@@ -1,28 +1,14 @@
-import {
-  BadRequestException,
-  type CallHandler,
-  type ExecutionContext,
-  Injectable,
-  type NestInterceptor,
-  UseInterceptors,
-} from '@nestjs/common';
+import { BadRequestException, type CanActivate, type ExecutionContext, Injectable, UseGuards } from '@nestjs/common';
 import { PATH_METADATA } from '@nestjs/common/constants';
 import { Reflector } from '@nestjs/core';
 import { createHash } from 'node:crypto';
-import { catchError, from, type Observable, of, switchMap, throwError } from 'rxjs';
 import { HttpConfig } from '../config/config-slices';
-import {
-  type IdempotencyClaim,
-  IdempotencyLedger,
-  IdempotentReplay,
-  replayFor,
-  type StoredResponse,
-} from '../idempotency/idempotency';
+import { type IdempotencyClaim, IdempotencyLedger, replayFor } from '../idempotency/idempotency';
 
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const KEY = /^[\x20-\x7e]{1,255}$/;
 
-/** What the interceptor leaves on the request for {@link WriteConditions}. */
+/** What the guard leaves on the request for {@link WriteConditions}. */
 export interface IdempotentRequest {
   method: string;
   url: string;
@@ -31,40 +17,34 @@ export interface IdempotentRequest {
   idempotency?: IdempotencyClaim;
 }
 
-interface ReplayResponse {
-  status(code: number): unknown;
-  header(name: string, value: string): unknown;
-}
-
 /**
  * `Idempotency-Key` on POST, PUT, PATCH and DELETE (IETF httpapi draft): the first successful outcome of a key
  * is stored atomically with the write (by the strategy, see `WriteOptions`), and a retry of the same request
  * replays it with `Idempotent-Replayed: true` instead of writing again. The same key with another request is
  * 422; while the first request is still running, 409. Keys are scoped per app (its own schema or key prefix)
  * and per route (method and path template). Requests without the header are untouched.
+ *
+ * A guard, not an interceptor: a route with an interceptor runs every request through Nest's RxJS pipeline,
+ * and most writes carry no key. A stored outcome is thrown as `IdempotentReplay` (here, or by a strategy that
+ * meets one under its lock) and `HttpErrorFilter` answers with it.
  */
 @Injectable()
-export class IdempotencyInterceptor implements NestInterceptor {
+export class IdempotencyGuard implements CanActivate {
   constructor(
     private readonly ledger: IdempotencyLedger,
     private readonly config: HttpConfig,
     private readonly reflector: Reflector,
   ) {}
 
-  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
-    const http = context.switchToHttp();
-    const request = http.getRequest<IdempotentRequest>();
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const request = context.switchToHttp().getRequest<IdempotentRequest>();
     const header = request.headers['idempotency-key'];
-    if (!WRITE_METHODS.has(request.method) || header === undefined) return next.handle();
+    if (!WRITE_METHODS.has(request.method) || header === undefined) return true;
     const claim = this.claim(context, request, Array.isArray(header) ? header.join(',') : header);
     request.idempotency = claim;
-    const response = http.getResponse<ReplayResponse>();
-    return from(this.ledger.storedOutcome(claim)).pipe(
-      switchMap((stored) => (stored === null ? next.handle() : throwError(() => replayFor(stored, claim)))),
-      catchError((error: unknown) =>
-        error instanceof IdempotentReplay ? of(replay(response, error.stored)) : throwError(() => error),
-      ),
-    );
+    const stored = await this.ledger.storedOutcome(claim);
+    if (stored !== null) throw replayFor(stored, claim);
+    return true;
   }
 
   private claim(context: ExecutionContext, request: IdempotentRequest, header: string): IdempotencyClaim {
@@ -88,13 +68,6 @@ export class IdempotencyInterceptor implements NestInterceptor {
   }
 }
 
-function replay(response: ReplayResponse, stored: StoredResponse): unknown {
-  response.status(stored.status);
-  response.header('Idempotent-Replayed', 'true');
-  if (stored.etag !== undefined) response.header('ETag', stored.etag);
-  return stored.body ?? undefined;
-}
-
 /** JSON with object keys sorted, so `{"a":1,"b":2}` and `{"b":2,"a":1}` are the same request. */
 function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
@@ -105,11 +78,7 @@ function canonicalJson(value: unknown): string {
   return JSON.stringify(value) ?? 'null';
 }
 
-/**
- * Puts a write route under {@link IdempotencyInterceptor}. On each write method rather than on the controller:
- * a route with no interceptor skips Nest's RxJS pipeline altogether, which was a tenth of a cache hit's CPU on
- * Express (`npm run bench:profile`).
- */
+/** Puts a write route under {@link IdempotencyGuard}, on each write method (reads need nothing of it). */
 export function Idempotent(): MethodDecorator & ClassDecorator {
-  return UseInterceptors(IdempotencyInterceptor);
+  return UseGuards(IdempotencyGuard);
 }
