@@ -45,40 +45,161 @@ const db = new pg.Client({ connectionString: DATABASE_URL });
 const redis = new Redis(REDIS_URL);
 const measure = measurer({ db, results, progress, duration: DURATION, warmup: WARMUP });
 
-/** Bare servers reading the same users: node:http + Redis, Express + Redis, node:http + Postgres, one Nest route + Redis. */
-async function referenceServers(ids, zipf) {
-  const reads = requestMix(ids, 1, zipf);
+/** Rounds of the head-to-head comparisons, and seconds measured per server per round. */
+const ROUNDS = quick ? 1 : 3;
+const ROUND_SECONDS = quick ? 1.5 : 5;
+const PATTERNS = APPS.filter((app) => app !== 'no-cache');
+
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+
+/**
+ * The servers a target compares, all running side by side and measured in turn, round after round, each round
+ * starting one server later: this machine's speed drifts by half over minutes, and a server measured minutes
+ * after another would carry that drift into their ratio, where here it moves every column alike. Each entry is a
+ * `measure` argument plus optional `before` and `after` steps (unmeasured). Records, for each server, the row of
+ * its median round with every round's req/s in `rounds`, from which the report takes the median of the ratios.
+ */
+async function alternate(entries) {
+  const rounds = entries.map(() => []);
+  for (let round = 0; round < ROUNDS; round += 1) {
+    for (let step = 0; step < entries.length; step += 1) {
+      const index = (step + round) % entries.length;
+      const { before, after, ...entry } = entries[index];
+      await before?.();
+      rounds[index][round] = await measure({
+        ...entry,
+        duration: ROUND_SECONDS,
+        warmup: 1,
+        record: false,
+        label: ROUNDS > 1 ? `, round ${round + 1} of ${ROUNDS}` : '',
+      });
+      await after?.();
+    }
+  }
+  for (const rows of rounds) {
+    const middle = median(rows.map((row) => row.rps));
+    const row = rows.find((candidate) => candidate.rps === middle);
+    results.push({ ...row, seconds: ROUND_SECONDS, rounds: rows.map((candidate) => candidate.rps) });
+    if (row.hitRatio !== null && row.hitRatio < 0.99 && row.workload.startsWith('hits only')) {
+      progress(`warning: ${row.server} on ${row.adapter} hit ratio ${row.hitRatio.toFixed(3)} in "hits only"`);
+    }
+  }
+}
+
+/** Every reference server reads the same users, as JSON under `bench:ref:<id>`. */
+async function referenceUsers(ids) {
   const pipeline = redis.pipeline();
   for (const id of ids) {
     const user = { id, name: `Bench User ${id}`, email: `bench${id}@example.test`, age: 30 };
     pipeline.set(`bench:ref:${id}`, JSON.stringify(user));
   }
   await pipeline.exec();
-  const references = [
-    ['node:http + Redis', 'bench/reference/node-redis.mjs', {}],
-    ...(ADAPTERS.includes('express') ? [['Express + Redis', 'bench/reference/express-redis.mjs', {}, 'express']] : []),
-    ...(quick
-      ? []
-      : [['node:http + Postgres', 'bench/reference/node-postgres.mjs', { DATABASE_SCHEMA: 'bench_reference' }]]),
-    ...ADAPTERS.map((adapter) => [
-      'Nest route + Redis',
-      'bench/reference/nest-redis.mjs',
-      { HTTP_ADAPTER: adapter },
-      adapter,
-    ]),
-  ];
-  for (const [name, script, env, adapter] of references) {
-    const serverEnv = { ...env, DATABASE_URL, REDIS_URL, KEY_PREFIX: 'bench:ref:' };
-    const server = await startReference(script, serverEnv, `/users/${ids[0]}`);
-    try {
-      await measure({ server: name, adapter, workload: 'read-heavy (hits only)', port: server.port, requests: reads });
-    } finally {
-      await server.stop();
+}
+
+/** Starts a bare reference server (`bench/reference/*.mjs`) reading `bench:ref:<id>`. */
+function reference(script, env = {}) {
+  return startReference(script, { ...env, DATABASE_URL, REDIS_URL, KEY_PREFIX: 'bench:ref:' }, '/users/1');
+}
+
+/**
+ * Warm hits, head to head, on one adapter: the five patterns and the bare servers the targets compare them
+ * with (node:http + Redis with Fastify's group, Express 5 + Redis with Express's, and one Nest route + Redis
+ * on the adapter). Every server reads every user once before each of its rounds, so that every read hits.
+ */
+async function hitsHeadToHead(adapter, zipf, referenceIds) {
+  const servers = [];
+  const started = async (promise) => {
+    const server = await promise;
+    servers.push(server);
+    return server;
+  };
+  try {
+    const entries = [];
+    const referenceReads = requestMix(referenceIds, 1, zipf);
+    const bare =
+      adapter === 'fastify'
+        ? ['node:http + Redis', 'bench/reference/node-redis.mjs', undefined]
+        : ['Express + Redis', 'bench/reference/express-redis.mjs', 'express'];
+    for (const [name, script, serverAdapter, env] of [
+      bare,
+      ['Nest route + Redis', 'bench/reference/nest-redis.mjs', adapter, { HTTP_ADAPTER: adapter }],
+    ]) {
+      const server = await started(reference(script, env));
+      entries.push({
+        server: name,
+        adapter: serverAdapter,
+        workload: 'read-heavy (hits only)',
+        port: server.port,
+        requests: referenceReads,
+      });
     }
+    for (const app of PATTERNS) {
+      const server = await started(startApp(app, adapter, urls));
+      const ids = await seedUsers(DATABASE_URL, schemaName(app));
+      // Its misses now, so that their Postgres reads are not counted in its first round.
+      await readEach(server.port, ids);
+      entries.push({
+        server: app,
+        adapter,
+        workload: 'hits only (100% reads, warm)',
+        port: server.port,
+        requests: requestMix(ids, 1, zipf),
+        pattern: app,
+        // Zipf's long tail is cold after a short warm-up: read every user once, so "hits only" is hits.
+        before: () => readEach(server.port, ids),
+      });
+    }
+    await alternate(entries);
+  } finally {
+    await Promise.all(servers.map((server) => server.stop()));
   }
 }
 
-/** Every workload against one pattern app on one adapter. */
+/**
+ * Accepted writes, head to head, on one adapter: write-through and write-behind. Write-behind's backlog is
+ * flushed after each of its rounds (unmeasured), so its flushing does not run during write-through's round.
+ */
+async function writesHeadToHead(adapter, zipf) {
+  const servers = [];
+  try {
+    const entries = [];
+    for (const app of ['write-through', 'write-behind'].filter((name) => APPS.includes(name))) {
+      const server = await startApp(app, adapter, urls);
+      servers.push(server);
+      const ids = await seedUsers(DATABASE_URL, schemaName(app));
+      const flush = () => fetch(`${server.url}/flush?wait=true`, { method: 'POST' });
+      entries.push({
+        server: app,
+        adapter,
+        workload: 'writes only (100% writes)',
+        port: server.port,
+        requests: requestMix(ids, 0, zipf),
+        pattern: app,
+        ...(app === 'write-behind' ? { before: flush, after: flush } : {}),
+      });
+    }
+    await alternate(entries);
+  } finally {
+    await Promise.all(servers.map((server) => server.stop()));
+  }
+}
+
+/** The bare node:http + Postgres server (no target compares with it; it shows what one Postgres read costs). */
+async function postgresReference(ids, zipf) {
+  const server = await reference('bench/reference/node-postgres.mjs', { DATABASE_SCHEMA: 'bench_reference' });
+  try {
+    await measure({
+      server: 'node:http + Postgres',
+      workload: 'read-heavy (hits only)',
+      port: server.port,
+      requests: requestMix(ids, 1, zipf),
+    });
+  } finally {
+    await server.stop();
+  }
+}
+
+/** The other workloads against one pattern app (or the no-cache baseline) on one adapter. */
 async function patternApp(app, adapter, zipf) {
   const server = await startApp(app, adapter, urls);
   const port = server.port;
@@ -91,21 +212,10 @@ async function patternApp(app, adapter, zipf) {
       await fetch(`${server.url}/cache/clear`, { method: 'POST' });
       await run('cold start (95% reads)', readHeavy, { warm: false });
     }
-    if (app !== 'no-cache') {
-      // Zipf's long tail is cold after a short warm-up: read every user once, so "hits only" is hits.
-      await readEach(port, ids);
-      const hits = await run('hits only (100% reads, warm)', requestMix(ids, 1, zipf));
-      if (hits.hitRatio !== null && hits.hitRatio < 0.99) {
-        progress(`warning: ${app} on ${adapter} hit ratio ${hits.hitRatio.toFixed(3)} in "hits only"`);
-      }
-    }
+    if (app !== 'no-cache') await readEach(port, ids);
     await run('read-heavy (95% reads)', readHeavy);
     if (!quick) await run('write-heavy (50% writes)', requestMix(ids, 0.5, zipf));
-    if (app === 'write-through' || app === 'write-behind') {
-      await run('writes only (100% writes)', requestMix(ids, 0, zipf));
-    }
-    if (quick) return;
-    if (app === 'write-behind') await fetch(`${server.url}/flush?wait=true`, { method: 'POST' });
+    if (app === 'write-behind' && !quick) await fetch(`${server.url}/flush?wait=true`, { method: 'POST' });
   } finally {
     await server.stop();
   }
@@ -223,6 +333,27 @@ async function clusterRun(zipf) {
   }
 }
 
+/** The table's order: references, then each app by adapter, its workloads in the order a reader meets them. */
+const SERVER_ORDER = ['node:http + Redis', 'Express + Redis', 'node:http + Postgres', 'Nest route + Redis', ...APPS];
+const WORKLOAD_ORDER = [
+  'read-heavy (hits',
+  'cold',
+  'hits only',
+  'read-heavy (95',
+  'write-heavy',
+  'writes only',
+  'writes at',
+];
+function byTableOrder(a, b) {
+  const rank = (list, match) => {
+    const index = list.findIndex(match);
+    return index === -1 ? list.length : index;
+  };
+  const server = (row) => rank(SERVER_ORDER, (name) => name === row.server);
+  const workload = (row) => rank(WORKLOAD_ORDER, (start) => row.workload.startsWith(start));
+  return server(a) - server(b) || a.adapter.localeCompare(b.adapter) || workload(a) - workload(b);
+}
+
 async function machine() {
   const postgres = (await db.query('SHOW server_version')).rows[0].server_version;
   const info = await redis.info('server');
@@ -292,11 +423,16 @@ try {
   // which also creates the database on a fresh machine: so the bench's own client connects after it).
   await (await startApp('no-cache', 'express', { ...urls, schemaOf: 'reference' })).stop();
   await db.connect();
-  await referenceServers(await seedUsers(DATABASE_URL, 'bench_reference'), zipf);
+  const referenceIds = await seedUsers(DATABASE_URL, 'bench_reference');
+  await referenceUsers(referenceIds);
+  if (!quick) await postgresReference(referenceIds, zipf);
+  for (const adapter of ADAPTERS) await hitsHeadToHead(adapter, zipf, referenceIds);
+  for (const adapter of ADAPTERS) await writesHeadToHead(adapter, zipf);
   for (const app of APPS) for (const adapter of ADAPTERS) await patternApp(app, adapter, zipf);
   const details = quick ? {} : await writeBehindDetails(zipf);
   if (!quick) details.blog = await blogRun();
   if (!quick) await clusterRun(zipf);
+  results.sort(byTableOrder);
   const saved = { quick, date: new Date().toISOString().slice(0, 10), machine: await machine(), results, details };
   const report = { ...saved, duration: DURATION, warmup: WARMUP };
   mkdirSync(RESULTS, { recursive: true });

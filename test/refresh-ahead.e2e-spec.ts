@@ -1,6 +1,8 @@
+import { jest } from '@jest/globals';
 import { CacheKeys, CacheStrategy, type RefreshAheadStrategy } from '@app/cache-core';
 import { UserStore } from '@app/users';
 import { REFRESH_AHEAD } from '../apps/refresh-ahead/src/app.module';
+import { RedisConnections } from '../libs/cache-core/src/redis/redis-connections';
 import { describeCacheStrategyContract } from './contract/cache-strategy.contract';
 import { holdNextLoad } from './support/gate';
 import { DIRECT_DATABASE_URL, proxyInFront } from './support/tcp-proxy';
@@ -135,6 +137,42 @@ describe.each(ADAPTERS)('refresh-ahead on %s', (adapter) => {
       expect(stats.proactiveRefreshes).toBeGreaterThan(0);
     } finally {
       await early.close();
+    }
+  });
+
+  it('reads the TTL with a hit only while the entry may be near expiry, as far as it knows', async () => {
+    const remembering = await startDriven(adapter, { env: { XFETCH_BETA: '1', CACHE_TTL_SECONDS: '60' } });
+    try {
+      const user = await createUser(remembering);
+      const key = entryKey(remembering, user.id);
+      // What the app's own Redis clients send for the entry (the spies call through and only record).
+      const { reader, writer } = remembering.app.get(RedisConnections);
+      const commandsFor = async (path: string): Promise<string[]> => {
+        const spies = [reader, writer].map((client) => jest.spyOn(client, 'sendCommand'));
+        try {
+          const answer = await remembering.http().get(path).expect(200);
+          expect(answer.headers['x-cache']).toBe('HIT');
+          return (
+            spies
+              .flatMap((spy) => spy.mock.calls)
+              .map(([command]) => command as { name: string; args: unknown[] })
+              .filter((command) => command.args.some((arg) => String(arg) === key))
+              // ioredis sends a script as EVAL or EVALSHA, depending on what it believes Redis has loaded.
+              .map((command) => (command.name === 'evalsha' ? 'eval' : command.name))
+          );
+        } finally {
+          for (const spy of spies) spy.mockRestore();
+        }
+      };
+      // The first hit asks for the TTL too (one script); with a minute left, the next ones are a plain GET.
+      expect(await commandsFor(`/users/${user.id}`)).toEqual(['eval']);
+      expect(await commandsFor(`/users/${user.id}`)).toEqual(['get']);
+      // Near the remembered expiry (here: pretend it was read long ago), the TTL is asked for again.
+      strategyOf(remembering)['expiries'].set(user.id, Date.now() + 10);
+      expect(await commandsFor(`/users/${user.id}`)).toEqual(['eval']);
+      expect(await commandsFor(`/users/${user.id}`)).toEqual(['get']);
+    } finally {
+      await remembering.close();
     }
   });
 });

@@ -86,9 +86,10 @@ function hitRatio(before, after) {
 
 /**
  * Measures workloads of `duration` s each (after `warmup` s unmeasured), appending one row per workload to
- * `results`. `db` is a connected pg client for the transaction count.
+ * `results` (each call may set its own `duration` and `warmup`, and `record: false` only returns the row).
+ * `db` is a connected pg client for the transaction count.
  */
-export function measurer({ db, results, progress, duration, warmup }) {
+export function measurer({ db, results, progress, duration: defaultDuration, warmup: defaultWarmup }) {
   async function transactions() {
     await sleep(600); // Postgres publishes backend counters with a short delay
     const result = await db.query(
@@ -97,8 +98,21 @@ export function measurer({ db, results, progress, duration, warmup }) {
     return Number(result.rows[0].total);
   }
 
-  return async function measure({ server, adapter, workload, port, requests, warm = true, pattern, extra }) {
-    progress(`${server}${adapter ? ` on ${adapter}` : ''}: ${workload}`);
+  return async function measure({
+    server,
+    adapter,
+    workload,
+    port,
+    requests,
+    warm = true,
+    pattern,
+    extra,
+    duration = defaultDuration,
+    warmup = defaultWarmup,
+    record = true,
+    label = '',
+  }) {
+    progress(`${server}${adapter ? ` on ${adapter}` : ''}: ${workload}${label}`);
     if (warm) await load(port, requests, warmup, extra);
     const before = pattern ? await stats(port) : null;
     const xactBefore = await transactions();
@@ -129,7 +143,7 @@ export function measurer({ db, results, progress, duration, warmup }) {
       errors: result.errors + result.timeouts,
       flushLagP99Ms: pattern === 'write-behind' ? percentile(lag, 0.99) : null,
     };
-    results.push(row);
+    if (record) results.push(row);
     return row;
   };
 }

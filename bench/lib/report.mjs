@@ -5,24 +5,46 @@ function best(results, server, adapter, workload) {
   return results.find((row) => row.server === server && row.adapter === adapter && row.workload.startsWith(workload));
 }
 
+const median = (values) => [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)];
+
+/**
+ * `a`'s req/s over `b`'s. Rows measured head to head (same `rounds` count) compare round by round, and the ratio
+ * is the median of the rounds' ratios (`byRound` keeps them all).
+ */
+function compared(a, b) {
+  if (!a || !b || b.rps <= 0) return { value: null, byRound: [] };
+  if (a.rounds?.length > 1 && a.rounds.length === b.rounds?.length) {
+    const byRound = a.rounds.map((rps, round) => rps / b.rounds[round]);
+    return { value: median(byRound), byRound };
+  }
+  return { value: a.rps / b.rps, byRound: [] };
+}
+
 function ratio(a, b) {
-  return a && b && b.rps > 0 ? a.rps / b.rps : null;
+  return compared(a, b).value;
 }
 
 function targets(results, details) {
   const lines = [];
-  const check = (label, value, goal, format = (v) => `${(v * 100).toFixed(0)}%`) =>
+  const check = (label, measured, goal, format = (v) => `${(v * 100).toFixed(0)}%`) => {
+    const { value, byRound } =
+      typeof measured === 'number' || measured === null ? { value: measured, byRound: [] } : measured;
+    const rounds = byRound.length > 1 ? ` (rounds: ${byRound.map(format).join(', ')})` : '';
     lines.push(
-      `| ${label} | ${value === null ? 'n/a' : format(value)} | ${format(goal)} | ${value === null ? '-' : value >= goal ? 'met' : 'not met'} |`,
+      `| ${label} | ${value === null ? 'n/a' : format(value)}${rounds} | ${format(goal)} | ${value === null ? '-' : value >= goal ? 'met' : 'not met'} |`,
     );
+  };
   check(
     'cache-aside hits on Fastify vs bare node:http + Redis',
-    ratio(best(results, 'cache-aside', 'fastify', 'hits only'), best(results, 'node:http + Redis', '-', 'read-heavy')),
+    compared(
+      best(results, 'cache-aside', 'fastify', 'hits only'),
+      best(results, 'node:http + Redis', '-', 'read-heavy'),
+    ),
     0.9,
   );
   check(
     'cache-aside hits on Express vs bare Express 5 + Redis',
-    ratio(
+    compared(
       best(results, 'cache-aside', 'express', 'hits only'),
       best(results, 'Express + Redis', 'express', 'read-heavy'),
     ),
@@ -30,7 +52,7 @@ function targets(results, details) {
   );
   check(
     'cache-aside hits on Express vs bare Nest-on-Express + Redis',
-    ratio(
+    compared(
       best(results, 'cache-aside', 'express', 'hits only'),
       best(results, 'Nest route + Redis', 'express', 'read-heavy'),
     ),
@@ -40,7 +62,7 @@ function targets(results, details) {
     for (const pattern of ['read-through', 'write-through', 'write-behind', 'refresh-ahead']) {
       check(
         `${pattern} hits vs cache-aside hits, ${adapter === 'express' ? 'Express' : 'Fastify'}`,
-        ratio(best(results, pattern, adapter, 'hits only'), best(results, 'cache-aside', adapter, 'hits only')),
+        compared(best(results, pattern, adapter, 'hits only'), best(results, 'cache-aside', adapter, 'hits only')),
         0.85,
       );
     }
@@ -53,7 +75,7 @@ function targets(results, details) {
   );
   check(
     'write-behind vs write-through accepted writes/s, Fastify',
-    ratio(
+    compared(
       best(results, 'write-behind', 'fastify', 'writes only'),
       best(results, 'write-through', 'fastify', 'writes only'),
     ),
@@ -165,6 +187,32 @@ function clusterLines(results) {
   ];
 }
 
+/** How the rows the ratio targets compare were measured. */
+function headToHeadLine(results) {
+  const measured = results.filter((row) => row.rounds !== undefined);
+  if (measured.length === 0) return '';
+  const rounds = Math.max(...measured.map((row) => row.rounds.length));
+  return `The warm hits and the writes-only rows were measured head to head: the servers a target compares ran side by
+side and were measured in turn (1 s warm-up, then ${measured[0].seconds ?? 5} s each), for ${rounds} round${rounds > 1 ? 's' : ''}, each starting one server
+later; such a row is the server's median round (its "req/s by round" below the table), and a target's ratio is
+the median of the rounds' ratios, so the machine's drift over minutes moves both sides alike.
+`;
+}
+
+/** Each head-to-head row's req/s in every round. */
+function roundLines(results) {
+  const measured = results.filter((row) => row.rounds?.length > 1);
+  if (measured.length === 0) return [];
+  return [
+    '### Req/s by round (head to head)',
+    '',
+    '| server | adapter | workload | req/s by round |',
+    '|---|---|---|---|',
+    ...measured.map((row) => `| ${row.server} | ${row.adapter} | ${row.workload} | ${row.rounds.join(', ')} |`),
+    '',
+  ];
+}
+
 export function markdown({ results, details, machine: machineLine, quick: quickRun, date, duration, warmup }) {
   const format = (value, digits = 0) => (value === null || value === undefined ? '-' : Number(value).toFixed(digits));
   const table = results.map(
@@ -178,11 +226,13 @@ Load: autocannon, ${CONNECTIONS} connections, ${warmup} s warm-up then ${duratio
 server; reads pick ids from a Zipf distribution (s = ${ZIPF_S}) over ${USERS} users; writes are \`PATCH {age}\`.
 Load generator, servers, Postgres and Redis all share this machine's cores, so absolute numbers are low and
 ratios measured in the same run are what to compare. Postgres q/s is from \`pg_stat_database\` (transactions).
+${headToHeadLine(results)}
 
 | server | adapter | workload | req/s | p50 ms | p99 ms | hit ratio | Postgres q/s | flush lag p99 ms | non-2xx + errors |
 |---|---|---|---|---|---|---|---|---|---|
 ${table.join('\n')}
 
+${roundLines(results).join('\n')}
 ## Targets
 
 | target | measured | goal | |

@@ -297,6 +297,9 @@ export class RecordCache {
     }
     this.near.changed(id, record.version);
     this.near.set(id, record);
+    // The accept script left this version in Redis: when its flush comes back through the outbox, there is
+    // nothing older here to drop, so this instance does not send Redis a script per flushed row to learn so.
+    this.appliedHereUpTo(id, record.version);
   }
 
   /** Invalidates and leaves a tombstone for a cache TTL, so late writes of the deleted record are refused. */

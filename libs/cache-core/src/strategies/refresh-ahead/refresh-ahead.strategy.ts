@@ -11,7 +11,7 @@ import { counter, gauge, sample } from '../../stats/cache-metrics';
 import { CacheStats } from '../../stats/cache-stats';
 import { WriteThroughStrategy } from '../write-through.strategy';
 import { HotKeys } from './hot-keys';
-import { shouldRefreshEarly } from './xfetch';
+import { earlyRefreshWindowMs, shouldRefreshEarly } from './xfetch';
 
 export type RefreshOutcome = 'refreshed' | 'superseded' | 'gone' | 'failed' | 'unavailable';
 
@@ -20,6 +20,9 @@ export type SweepResult =
   | { status: 'locked' | 'busy' | 'unavailable' | 'failed' };
 
 const SWEEP_LOCK_TTL_MS = 30_000;
+
+/** How many entries' expiry times a strategy remembers (the oldest remembered is forgotten first). */
+const KNOWN_EXPIRIES_MAX = 20_000;
 
 /**
  * Refresh-ahead: popular records are reloaded before they expire, so their readers never pay a miss, while
@@ -45,6 +48,13 @@ export class RefreshAheadStrategy<T extends CacheableRecord, C, U> extends Write
   private hotItems = 0;
   /** Hot keys a sweep found already expired: the expiries this pattern can see (and then reloads). */
   private expiredHotKeys = 0;
+  /**
+   * When each entry read lately expires, as its last TTL said: until it nears, a hit is a plain GET (a script
+   * that also reads the TTL costs Redis and this process more). Near it, the TTL is read again, and a refresh
+   * by anyone has moved it later. Only a write soon after the read can set an earlier expiry (the TTL's
+   * jitter); that costs at most one early refresh not made, never a stale read.
+   */
+  private readonly expiries = new Map<number, number>();
 
   constructor(
     cache: RecordCache,
@@ -147,14 +157,19 @@ export class RefreshAheadStrategy<T extends CacheableRecord, C, U> extends Write
   }
 
   protected override async read(id: number): Promise<StrategyRead<T>> {
-    const cached = await this.cache.lookup<T>(id, { withTtl: true });
+    const expiry = this.expiries.get(id);
+    const withTtl =
+      expiry === undefined || expiry - Date.now() <= earlyRefreshWindowMs(this.loadTimeMs, this.options.xfetchBeta);
+    const cached = await this.cache.lookup<T>(id, { withTtl });
     if (cached.kind === 'hit') {
+      if (cached.ttlMs !== undefined) this.rememberExpiry(id, cached.ttlMs);
       if (cached.value !== null && shouldRefreshEarly(cached.ttlMs ?? -1, this.loadTimeMs, this.options.xfetchBeta)) {
         this.earlyRefreshes += 1;
         void this.refresh(id);
       }
       return { value: cached.value, outcome: 'HIT', tier: cached.tier };
     }
+    this.expiries.delete(id);
     const row = await this.loadOnMiss(id, cached, () => this.load(id));
     if (cached.kind !== 'miss') return { value: row, outcome: 'BYPASS' };
     return { value: row, outcome: 'MISS', settled: await this.cache.settle(id, cached.lease, row ?? undefined) };
@@ -206,6 +221,14 @@ export class RefreshAheadStrategy<T extends CacheableRecord, C, U> extends Write
     this.proactiveRefreshes += 1;
     this.logger.debug(`Refreshed ${id} before it expired`);
     return 'refreshed';
+  }
+
+  private rememberExpiry(id: number, ttlMs: number): void {
+    this.expiries.delete(id);
+    // -1 (no TTL) and -2 (gone) are remembered as unknown.
+    if (ttlMs < 0) return;
+    this.expiries.set(id, Date.now() + ttlMs);
+    if (this.expiries.size > KNOWN_EXPIRIES_MAX) this.expiries.delete(this.expiries.keys().next().value!);
   }
 
   private async load(id: number): Promise<T | null> {

@@ -1,4 +1,4 @@
-import { shouldRefreshEarly } from './xfetch';
+import { earlyRefreshWindowMs, shouldRefreshEarly } from './xfetch';
 
 describe('shouldRefreshEarly (XFetch)', () => {
   it('never refreshes when beta is 0 or the key has no TTL', () => {
@@ -22,5 +22,14 @@ describe('shouldRefreshEarly (XFetch)', () => {
     expect(rate(1)).toBeGreaterThan(rate(10));
     expect(rate(10)).toBeGreaterThan(rate(50));
     expect(rate(1000)).toBe(0);
+  });
+
+  it('leaves out only refreshes that are rarer than 1 in 20,000 reads beyond its window', () => {
+    expect(earlyRefreshWindowMs(10, 0)).toBe(0);
+    const window = earlyRefreshWindowMs(10, 1);
+    expect(window).toBe(100);
+    // Past the window, even a draw of 1 in 20,000 does not refresh; just within it, such a draw does.
+    expect(shouldRefreshEarly(window, 10, 1, 1 / 20_000)).toBe(false);
+    expect(shouldRefreshEarly(window - 2, 10, 1, 1 / 20_000)).toBe(true);
   });
 });
