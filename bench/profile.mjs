@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// `npm run bench:profile [-- express|fastify] [-- <app>] [-- writes]`: where the time of a warm cache hit (or, with
-// `writes`, of a PATCH after every user was read once) goes. Starts a built
+// `npm run bench:profile [-- express|fastify] [-- <app>] [-- writes] [-- allocations]`: where the time of a warm
+// cache hit (or, with `writes`, of a PATCH after every user was read once) goes; with `allocations`, where the
+// bytes it allocates come from (V8's sampling heap profiler, collected objects included: what the GC pays for). Starts a built
 // pattern app (cache-aside on Express by default) under the V8 CPU profiler, reads every user once so that every
 // read hits, then profiles PROFILE_SECONDS (10) s of Zipf reads over 10,000 users at 32 connections and prints
 // the app process's CPU time per request by part (Express or Fastify, Nest, our HTTP layer, the cache call,
@@ -18,7 +19,8 @@ const SECONDS = Number(process.env.PROFILE_SECONDS ?? 10);
 const args = process.argv.slice(2);
 const adapter = args.includes('fastify') ? 'fastify' : 'express';
 const writes = args.includes('writes');
-const app = args.find((arg) => !['express', 'fastify', 'writes'].includes(arg)) ?? 'cache-aside';
+const allocations = args.includes('allocations');
+const app = args.find((arg) => !['express', 'fastify', 'writes', 'allocations'].includes(arg)) ?? 'cache-aside';
 
 const NODE_MODULE = /node_modules\/((?:@[^/]+\/)?[^/]+)\//;
 
@@ -69,6 +71,13 @@ function category({ url, functionName }) {
   return `other (${basename(url)})`;
 }
 
+/** A function as the tables show it: its name, and where it is (package or dist path, line). */
+function functionName({ url, functionName: name, lineNumber }) {
+  const where =
+    url === '' ? '' : ` (${url.replace(/^.*node_modules\//, '').replace(/^.*\/dist\//, 'dist/')}:${lineNumber + 1})`;
+  return `${name || '(anonymous)'}${where}`;
+}
+
 /** Self time per node, in µs, from the samples and their time deltas. */
 function selfTimes(profile) {
   const self = new Map();
@@ -87,11 +96,7 @@ function summarize(profile, requests) {
     if (name === null || time === 0) continue;
     busy += time;
     byCategory.set(name, (byCategory.get(name) ?? 0) + time);
-    const where =
-      node.callFrame.url === ''
-        ? ''
-        : ` (${node.callFrame.url.replace(/^.*node_modules\//, '').replace(/^.*\/dist\//, 'dist/')}:${node.callFrame.lineNumber + 1})`;
-    const fn = `${node.callFrame.functionName || '(anonymous)'}${where}`;
+    const fn = functionName(node.callFrame);
     byFunction.set(fn, (byFunction.get(fn) ?? 0) + time);
   }
   const perRequest = (time) => (time / requests).toFixed(1);
@@ -103,6 +108,34 @@ function summarize(profile, requests) {
   console.log(`\nFunctions with the most self time:\n\n| function | µs per request | share |\n|---|---|---|`);
   for (const [name, time] of [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, 20))
     console.log(`| \`${name}\` | ${perRequest(time)} | ${share(time)} |`);
+}
+
+/** Bytes allocated per request by part and by function, from a sampling heap profile. */
+function summarizeAllocations(profile, requests) {
+  const byCategory = new Map();
+  const byFunction = new Map();
+  let total = 0;
+  const walk = (node) => {
+    const bytes = node.selfSize;
+    if (bytes > 0) {
+      total += bytes;
+      const name = category(node.callFrame) ?? 'V8 and native (program)';
+      byCategory.set(name, (byCategory.get(name) ?? 0) + bytes);
+      const fn = functionName(node.callFrame);
+      byFunction.set(fn, (byFunction.get(fn) ?? 0) + bytes);
+    }
+    for (const child of node.children) walk(child);
+  };
+  walk(profile.head);
+  const perRequest = (bytes) => (bytes / requests).toFixed(0);
+  const share = (bytes) => `${((100 * bytes) / total).toFixed(1)}%`;
+  console.log(`\n| part | bytes allocated per request | share |\n|---|---|---|`);
+  for (const [name, bytes] of [...byCategory].sort((a, b) => b[1] - a[1]))
+    console.log(`| ${name} | ${perRequest(bytes)} | ${share(bytes)} |`);
+  console.log(`| **all** | **${perRequest(total)}** | 100% |`);
+  console.log(`\nFunctions that allocate most:\n\n| function | bytes per request | share |\n|---|---|---|`);
+  for (const [name, bytes] of [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, 25))
+    console.log(`| \`${name}\` | ${perRequest(bytes)} | ${share(bytes)} |`);
 }
 
 const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
@@ -117,12 +150,15 @@ async function until(server, line) {
 
 const directory = join(root, 'bench/results/profile');
 mkdirSync(directory, { recursive: true });
-const file = join(directory, `${app}-${adapter}${writes ? '-writes' : ''}.cpuprofile`);
+const file = join(
+  directory,
+  `${app}-${adapter}${writes ? '-writes' : ''}.${allocations ? 'heapprofile' : 'cpuprofile'}`,
+);
 const server = await startApp(app, adapter, {
   databaseUrl: DATABASE_URL,
   redisUrl: REDIS_URL,
   schemaOf: 'profile',
-  env: { REDIS_CLUSTER_NODES: '' },
+  env: { REDIS_CLUSTER_NODES: '', ...(allocations ? { PROFILE_ALLOCATIONS: 'true' } : {}) },
   profileTo: file,
 });
 try {
@@ -143,7 +179,9 @@ try {
       `hits ${after.hits - before.hits}, misses ${after.misses - before.misses}, non-2xx ${result.non2xx}; ` +
       `profile: ${file.slice(root.length + 1)}`,
   );
-  summarize(JSON.parse(readFileSync(file, 'utf8')), requests);
+  const profile = JSON.parse(readFileSync(file, 'utf8'));
+  if (allocations) summarizeAllocations(profile, requests);
+  else summarize(profile, requests);
 } finally {
   await server.stop();
 }

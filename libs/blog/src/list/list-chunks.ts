@@ -33,6 +33,11 @@ export class ListChunks {
   private readonly slots: BuildSlots;
   private readonly owed: OwedInvalidations<number>;
   private readonly counters = { chunksFromCache: 0, chunksKept: 0, chunksBuilt: 0, chunkInvalidations: 0 };
+  /**
+   * Chunks a write changed since this instance last built them: their kept segment is of older rows, so a build
+   * does not ask Postgres for it (a question that hashes the chunk's rows) before building from the rows.
+   */
+  private readonly rewritten = new Set<number>();
 
   constructor(
     readonly cache: GenerationCache,
@@ -134,6 +139,7 @@ export class ListChunks {
   /** After a write of post `id` is committed: drop its chunk, and the list's end when the write added a post. */
   async invalidate(id: number, inserted: boolean): Promise<void> {
     const chunks = inserted ? [this.chunkOf(id), END] : [this.chunkOf(id)];
+    this.rewritten.add(this.chunkOf(id));
     for (const chunk of chunks) {
       this.owed.add(chunk);
       this.builds.forget(String(chunk));
@@ -151,7 +157,10 @@ export class ListChunks {
       chunks.add(this.chunkOf(change.id));
       if (change.operation === 'I') chunks.add(END);
     }
-    for (const chunk of chunks) this.builds.forget(String(chunk));
+    for (const chunk of chunks) {
+      this.builds.forget(String(chunk));
+      if (chunk !== END) this.rewritten.add(chunk);
+    }
     if (chunks.size > 0) await this.applyInvalidations([...chunks]);
   }
 
@@ -179,7 +188,9 @@ export class ListChunks {
     const generation = this.keys.chunkGeneration(chunk);
     const tokens = store ? await this.cache.tokens([generation]) : null;
     const [from, to] = [chunk * this.chunkSize + 1, (chunk + 1) * this.chunkSize];
-    let compressed = await this.store.keptSegment(this.chunkSize, chunk, from, to);
+    let compressed = this.rewritten.delete(chunk)
+      ? null
+      : await this.store.keptSegment(this.chunkSize, chunk, from, to);
     if (compressed !== null) this.counters.chunksKept += 1;
     else {
       const snapshot: { fingerprint?: string } = {};

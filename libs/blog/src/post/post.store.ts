@@ -11,6 +11,7 @@ import {
   type WriteOptions,
 } from '@app/common';
 import { Injectable } from '@nestjs/common';
+import { createHash } from 'node:crypto';
 import type { PoolClient } from 'pg';
 import QueryStream from 'pg-query-stream';
 import { DataSource } from 'typeorm';
@@ -30,8 +31,26 @@ const POST_JSON = `'{"id":' || id || ',"title":' || to_json(title) || ',"content
   || ',"author":' || to_json(author) || ',"createdAt":"' || ${iso('created_at')}
   || '","updatedAt":"' || ${iso('updated_at')} || '"}'`;
 
-/** The fingerprint of a range of posts: which rows, and which version of each (`xmin`, the writing transaction). */
+/**
+ * The fingerprint of a range of posts: which rows, and which version of each (`xmin`, the writing transaction).
+ * `Fingerprint` computes the same from rows as they are read.
+ */
 const FINGERPRINT = `md5(coalesce(string_agg(id || ':' || xmin::text, ',' ORDER BY id), ''))`;
+
+/** {@link FINGERPRINT} of rows added in id order: the md5 of `id:xmin` joined by commas. */
+export class Fingerprint {
+  private readonly hash = createHash('md5');
+  private first = true;
+
+  add(id: number, xmin: string): void {
+    this.hash.update(`${this.first ? '' : ','}${id}:${xmin}`);
+    this.first = false;
+  }
+
+  digest(): string {
+    return this.hash.digest('hex');
+  }
+}
 
 /** Rows per cursor fetch: big enough that a chunk takes few round trips, small enough to stay young garbage. */
 const CURSOR_BATCH = 500;
@@ -94,39 +113,33 @@ export class PostStore extends RecordStore<PostRecord, NewPost, PostChanges> {
   /**
    * The posts with ids in [from, to] as JSON texts, by id, streamed from a cursor (`pg-query-stream`): rows
    * arrive in small batches and die young, so building a chunk never piles megabytes onto the old heap. With
-   * `snapshot`, the rows' fingerprint (see {@link keptSegment}) is put there first, read in the same snapshot as
-   * the rows (one repeatable-read transaction).
+   * `snapshot`, the rows' fingerprint (see {@link keptSegment}) is put there once the last row is read: hashed
+   * here from each row's id and `xmin`, which the same statement returns, so it is of exactly the rows sent.
    */
   async *rangeJson(from: number, to: number, snapshot?: { fingerprint?: string }): AsyncGenerator<string> {
     const runner = this.dataSource.createQueryRunner();
-    let open = false;
     try {
       const client = (await translateDatabaseErrors(() => runner.connect())) as PoolClient;
-      if (snapshot !== undefined) {
-        await translateDatabaseErrors(async () => {
-          await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-          open = true;
-          const { rows } = await client.query<{ fingerprint: string }>(
-            `SELECT ${FINGERPRINT} AS fingerprint FROM posts WHERE id BETWEEN $1 AND $2`,
-            [from, to],
-          );
-          snapshot.fingerprint = rows[0]!.fingerprint;
-        });
-      }
       const rows = client.query(
-        new QueryStream(`SELECT ${POST_JSON} AS json FROM posts WHERE id BETWEEN $1 AND $2 ORDER BY id`, [from, to], {
-          batchSize: CURSOR_BATCH,
-        }),
+        new QueryStream(
+          `SELECT id, xmin::text AS xmin, ${POST_JSON} AS json FROM posts WHERE id BETWEEN $1 AND $2 ORDER BY id`,
+          [from, to],
+          { batchSize: CURSOR_BATCH },
+        ),
       );
+      const fingerprint = new Fingerprint();
       try {
-        for await (const row of rows as AsyncIterable<{ json: string }>) yield row.json;
+        for await (const row of rows as AsyncIterable<{ id: number; xmin: string; json: string }>) {
+          fingerprint.add(row.id, row.xmin);
+          yield row.json;
+        }
       } catch (error) {
         await translateDatabaseErrors(() => Promise.reject(error as Error));
       } finally {
         rows.destroy();
       }
+      if (snapshot !== undefined) snapshot.fingerprint = fingerprint.digest();
     } finally {
-      if (open) await runner.query('ROLLBACK').catch(() => undefined);
       await runner.release();
     }
   }
