@@ -53,28 +53,44 @@ const PATTERNS = APPS.filter((app) => app !== 'no-cache');
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 /**
- * The servers a target compares, all running side by side and measured in turn, round after round, each round
- * starting one server later: this machine's speed drifts by half over minutes, and a server measured minutes
- * after another would carry that drift into their ratio, where here it moves every column alike. Each entry is a
- * `measure` argument plus optional `before` and `after` steps (unmeasured). Records, for each server, the row of
- * its median round with every round's req/s in `rounds`, from which the report takes the median of the ratios.
+ * The servers a target compares, measured in turn, round after round, each round starting one server later: this
+ * machine's speed drifts by half over minutes, and a server measured minutes after another would carry that drift
+ * into their ratio, where here it moves every column alike. They are all started first, and every one but the
+ * server being measured is paused (SIGSTOP) meanwhile, so no idle app's timers, sweeps or flushes run during
+ * another's measurement. Each entry is a `measure` argument plus its `process` (a ServerProcess) and optional
+ * `before` and `after` steps (unmeasured). Records, for each server, the row of its median round with every
+ * round's req/s in `rounds`, from which the report takes the median of the ratios.
  */
 async function alternate(entries) {
+  const signal = (entry, name) => {
+    if (entry.process.child.exitCode === null && entry.process.child.signalCode === null)
+      entry.process.child.kill(name);
+  };
   const rounds = entries.map(() => []);
-  for (let round = 0; round < ROUNDS; round += 1) {
-    for (let step = 0; step < entries.length; step += 1) {
-      const index = (step + round) % entries.length;
-      const { before, after, ...entry } = entries[index];
-      await before?.();
-      rounds[index][round] = await measure({
-        ...entry,
-        duration: ROUND_SECONDS,
-        warmup: 1,
-        record: false,
-        label: ROUNDS > 1 ? `, round ${round + 1} of ${ROUNDS}` : '',
-      });
-      await after?.();
+  try {
+    for (const entry of entries) signal(entry, 'SIGSTOP');
+    for (let round = 0; round < ROUNDS; round += 1) {
+      for (let step = 0; step < entries.length; step += 1) {
+        const index = (step + round) % entries.length;
+        const { before, after, ...entry } = entries[index];
+        signal(entries[index], 'SIGCONT');
+        try {
+          await before?.();
+          rounds[index][round] = await measure({
+            ...entry,
+            duration: ROUND_SECONDS,
+            warmup: 1,
+            record: false,
+            label: ROUNDS > 1 ? `, round ${round + 1} of ${ROUNDS}` : '',
+          });
+          await after?.();
+        } finally {
+          signal(entries[index], 'SIGSTOP');
+        }
+      }
     }
+  } finally {
+    for (const entry of entries) signal(entry, 'SIGCONT');
   }
   for (const rows of rounds) {
     const middle = median(rows.map((row) => row.rps));
@@ -131,6 +147,7 @@ async function hitsHeadToHead(adapter, zipf, referenceIds) {
         workload: 'read-heavy (hits only)',
         port: server.port,
         requests: referenceReads,
+        process: server,
       });
     }
     for (const app of PATTERNS) {
@@ -145,6 +162,7 @@ async function hitsHeadToHead(adapter, zipf, referenceIds) {
         port: server.port,
         requests: requestMix(ids, 1, zipf),
         pattern: app,
+        process: server,
         // Zipf's long tail is cold after a short warm-up: read every user once, so "hits only" is hits.
         before: () => readEach(server.port, ids),
       });
@@ -175,6 +193,7 @@ async function writesHeadToHead(adapter, zipf) {
         port: server.port,
         requests: requestMix(ids, 0, zipf),
         pattern: app,
+        process: server,
         ...(app === 'write-behind' ? { before: flush, after: flush } : {}),
       });
     }
