@@ -299,7 +299,8 @@ export class RecordCache {
     this.near.set(id, record);
     // The accept script left this version in Redis: when its flush comes back through the outbox, there is
     // nothing older here to drop, so this instance does not send Redis a script per flushed row to learn so.
-    this.appliedHereUpTo(id, record.version);
+    // (Only this map: the cache leads, so reads never wait for the outbox's confirmations.)
+    this.rememberApplied(id, record.version);
   }
 
   /** Invalidates and leaves a tombstone for a cache TTL, so late writes of the deleted record are refused. */
@@ -485,6 +486,10 @@ export class RecordCache {
 
   private appliedHereUpTo(id: number, version: number): void {
     this.confirmations.applied(id, version);
+    this.rememberApplied(id, version);
+  }
+
+  private rememberApplied(id: number, version: number): void {
     this.appliedHere.delete(id);
     this.appliedHere.set(id, version);
     if (this.appliedHere.size > APPLIED_HERE_LIMIT) this.appliedHere.delete(this.appliedHere.keys().next().value!);
