@@ -18,6 +18,6 @@ export * from './idempotency/idempotency';
 export * from './idempotency/postgres-idempotency';
 export * from './idempotency/create-idempotency-keys.migration';
 export * from './http/json-body.pipe';
-export * from './http/json-content-type.guard';
+export * from './http/json-content-type';
 export * from './config/config-slices';
 export * from './metrics/app-metrics';

@@ -3,11 +3,11 @@ import {
   type ConfigSlices,
   HttpErrorFilter,
   JsonBodyPipe,
-  JsonContentTypeGuard,
+  refuseNonJsonBody,
   sliceConfig,
   type AppConfig,
 } from '@app/common';
-import { type DynamicModule, type INestApplication, ValidationPipe } from '@nestjs/common';
+import { type DynamicModule, type INestApplication } from '@nestjs/common';
 import { HttpAdapterHost, NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -19,6 +19,21 @@ import { observeRequests } from './request-hooks';
 
 /** The largest request body any app accepts; bigger ones get 413. */
 export const BODY_LIMIT_BYTES = 100 * 1024;
+
+/**
+ * Fastify parses JSON and plain text by default: without the text parser, every body that is not JSON reaches
+ * the catch-all parser, which answers 415 (through Nest's exception layer, so in the usual error shape). An
+ * empty body with any content type passes, as it does on Express.
+ */
+function acceptJsonBodiesOnly(app: NestFastifyApplication): void {
+  const fastify = app.getHttpAdapter().getInstance();
+  fastify.removeContentTypeParser('text/plain');
+  fastify.addContentTypeParser('*', (request, _payload, done) => {
+    const refusal = refuseNonJsonBody(request);
+    if (refusal === undefined) done(null);
+    else done(refusal, undefined);
+  });
+}
 
 /** The app's static module, with the configuration slices made global at its root. */
 export function rootModule(definition: AppDefinition, slices: ConfigSlices): DynamicModule {
@@ -43,8 +58,10 @@ export async function createAppWith(definition: AppDefinition, slices: ConfigSli
     const fastify = await NestFactory.create<NestFastifyApplication>(
       module,
       new FastifyAdapter({ bodyLimit: BODY_LIMIT_BYTES }),
-      { logger, abortOnError: false },
+      // Fastify's own JSON parser is the only body parser (Nest would add one for forms).
+      { logger, abortOnError: false, bodyParser: false },
     );
+    acceptJsonBodiesOnly(fastify);
     observeRequests(fastify, slices.http);
     app = fastify;
   } else {
@@ -61,18 +78,8 @@ export async function createAppWith(definition: AppDefinition, slices: ConfigSli
     express.useBodyParser('json', { limit: BODY_LIMIT_BYTES });
     app = express;
   }
-  app.useGlobalGuards(new JsonContentTypeGuard());
-  app.useGlobalPipes(
-    new JsonBodyPipe(),
-    new ValidationPipe({
-      whitelist: true,
-      forbidNonWhitelisted: true,
-      forbidUnknownValues: true,
-      // Bodies are validated as DTO classes but passed on as parsed; route params stay strings for their own pipes.
-      transform: false,
-      stopAtFirstError: false,
-    }),
-  );
+  // Bodies only: a read runs no guard and no global pipe (the content-type rule is applied where bodies are parsed).
+  app.useGlobalPipes(new JsonBodyPipe());
   app.useGlobalFilters(new HttpErrorFilter(app.get(HttpAdapterHost)));
   app.enableShutdownHooks();
   if (slices.http.swagger) {

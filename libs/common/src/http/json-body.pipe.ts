@@ -1,4 +1,10 @@
-import { BadRequestException, type ArgumentMetadata, Injectable, type PipeTransform } from '@nestjs/common';
+import {
+  BadRequestException,
+  type ArgumentMetadata,
+  Injectable,
+  type PipeTransform,
+  ValidationPipe,
+} from '@nestjs/common';
 
 /** Deeper bodies are refused before validation walks them (recursive validators overflow the stack). */
 export const MAX_BODY_DEPTH = 32;
@@ -8,13 +14,24 @@ const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /**
- * Holds every request body to rules that must hold before any validator or store sees it: a JSON object,
- * nested at most {@link MAX_BODY_DEPTH} levels, no prototype-polluting keys, and only strings that every
- * store can keep (no NUL, no lone surrogate: Postgres and Redis's Lua JSON decoder refuse them). Each
- * violation is a 400 naming where it is. The walk is iterative, so depth itself cannot overflow the stack.
+ * The app's one global pipe, and it only looks at bodies (every other parameter passes untouched, so a read runs
+ * no validation at all). It first holds every body to rules that must hold before any validator or store sees
+ * it: a JSON object, nested at most {@link MAX_BODY_DEPTH} levels, no prototype-polluting keys, and only strings
+ * that every store can keep (no NUL, no lone surrogate: Postgres and Redis's Lua JSON decoder refuse them). Each
+ * violation is a 400 naming where it is. The walk is iterative, so depth itself cannot overflow the stack. Then
+ * it validates the body against its DTO class with class-validator (unknown properties refused), and passes the
+ * body on as parsed: route params stay strings for their own pipes.
  */
 @Injectable()
 export class JsonBodyPipe implements PipeTransform {
+  private readonly validation = new ValidationPipe({
+    whitelist: true,
+    forbidNonWhitelisted: true,
+    forbidUnknownValues: true,
+    transform: false,
+    stopAtFirstError: false,
+  });
+
   transform(value: unknown, metadata: ArgumentMetadata): unknown {
     if (metadata.type !== 'body') return value;
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {
@@ -38,6 +55,6 @@ export class JsonBodyPipe implements PipeTransform {
         pending.push({ node: child, path: at, depth: depth + 1 });
       }
     }
-    return value;
+    return this.validation.transform(value, metadata);
   }
 }
