@@ -46,8 +46,8 @@ const redis = new Redis(REDIS_URL);
 const measure = measurer({ db, results, progress, duration: DURATION, warmup: WARMUP });
 
 /** Rounds of the head-to-head comparisons, and seconds measured per server per round. */
-const ROUNDS = quick ? 1 : 3;
-const ROUND_SECONDS = quick ? 1.5 : 5;
+const ROUNDS = quick ? 1 : 5;
+const ROUND_SECONDS = quick ? 1.5 : 4;
 const PATTERNS = APPS.filter((app) => app !== 'no-cache');
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
@@ -59,14 +59,15 @@ const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.l
  * server being measured is paused (SIGSTOP) meanwhile, so no idle app's timers, sweeps or flushes run during
  * another's measurement. Each entry is a `measure` argument plus its `process` (a ServerProcess) and optional
  * `before` and `after` steps (unmeasured). Records, for each server, the row of its median round with every
- * round's req/s in `rounds`, from which the report takes the median of the ratios.
+ * round's req/s in `rounds`, from which the report takes the median of the ratios. With `pinned`, see {@link pin}.
  */
-async function alternate(entries) {
+async function alternate(entries, { pinned = false } = {}) {
   const signal = (entry, name) => {
     if (entry.process.child.exitCode === null && entry.process.child.signalCode === null)
       entry.process.child.kill(name);
   };
   const rounds = entries.map(() => []);
+  const unpin = pinned ? pin(entries.map((entry) => entry.process.child.pid)) : () => undefined;
   try {
     for (const entry of entries) signal(entry, 'SIGSTOP');
     for (let round = 0; round < ROUNDS; round += 1) {
@@ -91,6 +92,7 @@ async function alternate(entries) {
     }
   } finally {
     for (const entry of entries) signal(entry, 'SIGCONT');
+    unpin();
   }
   for (const rows of rounds) {
     const middle = median(rows.map((row) => row.rps));
@@ -100,6 +102,27 @@ async function alternate(entries) {
       progress(`warning: ${row.server} on ${row.adapter} hit ratio ${row.hitRatio.toFixed(3)} in "hits only"`);
     }
   }
+}
+
+/**
+ * Pins the servers to the last CPU and this process (autocannon) to the others, every thread (`taskset -a`), until
+ * the returned function gives this process its CPUs back. For the warm-hit comparisons, where a server is a
+ * single busy thread: left to the scheduler, whether a round's server shared its core with autocannon or with
+ * Redis moved that round by up to a quarter (three servers measured side by side on two cores: a bare node:http
+ * server 48-104 % of itself from round to round), and pinned, within about a tenth. Postgres and Redis are the
+ * machine's own services and stay where the scheduler puts them. Does nothing on one CPU or without `taskset`.
+ */
+function pin(pids) {
+  const cpus = os.availableParallelism();
+  const taskset = (cpuList, pid) =>
+    spawnSync('taskset', ['-a', '-cp', cpuList, String(pid)], { stdio: 'ignore' }).status === 0;
+  if (cpus < 2 || !taskset(`0-${cpus - 1}`, process.pid)) {
+    progress('servers not pinned (one CPU, or no taskset)');
+    return () => undefined;
+  }
+  for (const pid of pids) taskset(String(cpus - 1), pid);
+  taskset(`0-${cpus - 2}`, process.pid);
+  return () => taskset(`0-${cpus - 1}`, process.pid);
 }
 
 /** Every reference server reads the same users, as JSON under `bench:ref:<id>`. */
@@ -136,9 +159,10 @@ async function hitsHeadToHead(adapter, zipf, referenceIds) {
       adapter === 'fastify'
         ? ['node:http + Redis', 'bench/reference/node-redis.mjs', undefined]
         : ['Express + Redis', 'bench/reference/express-redis.mjs', 'express'];
+    // The bare server right before cache-aside: the pair its target compares is measured back to back.
     for (const [name, script, serverAdapter, env] of [
-      bare,
       ['Nest route + Redis', 'bench/reference/nest-redis.mjs', adapter, { HTTP_ADAPTER: adapter }],
+      bare,
     ]) {
       const server = await started(reference(script, env));
       entries.push({
@@ -167,7 +191,7 @@ async function hitsHeadToHead(adapter, zipf, referenceIds) {
         before: () => readEach(server.port, ids),
       });
     }
-    await alternate(entries);
+    await alternate(entries, { pinned: true });
   } finally {
     await Promise.all(servers.map((server) => server.stop()));
   }

@@ -7,6 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
+import { nodeFlagsFor } from './lib/server-process.mjs';
 
 const root = resolve(import.meta.dirname, '..');
 const local = join(root, '.local');
@@ -133,7 +134,7 @@ function startApps() {
   const urls = new Map();
   const children = apps.map(([name, project]) => {
     const entry = join(root, 'dist', `${project.entryFile}.js`);
-    const child = spawn(process.execPath, ['--enable-source-maps', entry], {
+    const child = spawn(process.execPath, ['--enable-source-maps', ...nodeFlagsFor(name), entry], {
       cwd: root,
       env: {
         ...process.env,

@@ -1,7 +1,7 @@
 // The servers the bench measures: each pattern app (built), the no-cache baseline, and bare reference servers,
 // each in its own process on its own schema and key prefix, and the users they read.
 import pg from 'pg';
-import { builtApp, healthy, ServerProcess } from '../../scripts/lib/server-process.mjs';
+import { builtApp, healthy, nodeFlagsFor, ServerProcess, THROUGHPUT_FLAGS } from '../../scripts/lib/server-process.mjs';
 import { USERS } from './load.mjs';
 
 let nextPort = 8200;
@@ -19,6 +19,7 @@ export async function startApp(
   const profiled = profileTo === undefined ? {} : { PROFILE_APP: builtApp(app), PROFILE_OUT: profileTo };
   const server = new ServerProcess(profileTo === undefined ? builtApp(app) : 'bench/lib/profiled.mjs', {
     port: (nextPort += 1),
+    nodeFlags: nodeFlagsFor(app),
     env: {
       ...profiled,
       HOST: '127.0.0.1',
@@ -36,9 +37,12 @@ export async function startApp(
   return server;
 }
 
-/** A bare reference server (`bench/reference/*.mjs`) on a fresh port, answering `probe`. */
+/**
+ * A bare reference server (`bench/reference/*.mjs`) on a fresh port, answering `probe`; with the apps' V8 flags,
+ * so that a ratio compares code, not heap settings.
+ */
 export async function startReference(script, env, probe) {
-  const server = new ServerProcess(script, { port: (nextPort += 1), env });
+  const server = new ServerProcess(script, { port: (nextPort += 1), env, nodeFlags: THROUGHPUT_FLAGS });
   await server.waitFor(probe);
   return server;
 }

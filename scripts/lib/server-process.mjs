@@ -19,6 +19,21 @@ export function build() {
   }
 }
 
+/**
+ * The V8 flags an app runs with wherever this project starts it (`npm start`, the bench, the Docker image): a
+ * young generation of 64 MB semi-spaces instead of Node's 16 MB. A cache hit allocates ~29 kB that dies within
+ * the request; at tens of thousands of requests a second the default young generation is scavenged every few
+ * milliseconds, and each scavenge copies every request still in flight. Four times fewer scavenges, for up to
+ * ~100 MB more memory under load. The blog keeps V8's default: its peak RSS is budgeted (< 300 MB) and its
+ * allocation is large strings and buffers, not short-lived objects.
+ */
+export const THROUGHPUT_FLAGS = ['--max-semi-space-size=64'];
+
+/** {@link THROUGHPUT_FLAGS}, except for the blog. */
+export function nodeFlagsFor(app) {
+  return app === 'blog' ? [] : THROUGHPUT_FLAGS;
+}
+
 /** The entry point of a built app (`npm run build` makes it). */
 export function builtApp(app) {
   const main = join(root, 'dist', 'apps', app, 'src', 'main.js');
@@ -30,12 +45,12 @@ export function builtApp(app) {
 export class ServerProcess {
   /**
    * @param {string} script a path to run with this Node, absolute or from the repository root
-   * @param {{ port: number, env?: Record<string, string>, inherit?: boolean }} options
+   * @param {{ port: number, env?: Record<string, string>, inherit?: boolean, nodeFlags?: string[] }} options
    */
-  constructor(script, { port, env = {}, inherit = false }) {
+  constructor(script, { port, env = {}, inherit = false, nodeFlags = [] }) {
     this.port = port;
     this.text = '';
-    this.child = spawn(process.execPath, ['--enable-source-maps', resolve(root, script)], {
+    this.child = spawn(process.execPath, ['--enable-source-maps', ...nodeFlags, resolve(root, script)], {
       cwd: root,
       env: { ...process.env, PORT: String(port), ...env },
       stdio: inherit ? ['ignore', 'inherit', 'inherit'] : ['ignore', 'pipe', 'pipe'],
