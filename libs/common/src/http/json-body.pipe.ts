@@ -34,6 +34,11 @@ export class JsonBodyPipe implements PipeTransform {
 
   transform(value: unknown, metadata: ArgumentMetadata): unknown {
     if (metadata.type !== 'body') return value;
+    this.holdToShape(value);
+    return this.validated(value, metadata);
+  }
+
+  private holdToShape(value: unknown): void {
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {
       throw new BadRequestException('The body must be a JSON object, sent with Content-Type: application/json');
     }
@@ -55,6 +60,13 @@ export class JsonBodyPipe implements PipeTransform {
         pending.push({ node: child, path: at, depth: depth + 1 });
       }
     }
-    return this.validation.transform(value, metadata);
+  }
+
+  private async validated(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+    await this.validation.transform(value, metadata);
+    // The body as parsed, not the copy ValidationPipe makes back from its DTO instance (class-transformer's
+    // `classToPlain`, a second walk of every body): no body DTO transforms a value, and an unknown property is
+    // refused (`forbidNonWhitelisted`), never stripped, so the two are the same.
+    return value;
   }
 }
