@@ -59,15 +59,14 @@ const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.l
  * server being measured is paused (SIGSTOP) meanwhile, so no idle app's timers, sweeps or flushes run during
  * another's measurement. Each entry is a `measure` argument plus its `process` (a ServerProcess) and optional
  * `before` and `after` steps (unmeasured). Records, for each server, the row of its median round with every
- * round's req/s in `rounds`, from which the report takes the median of the ratios. With `pinned`, see {@link pin}.
+ * round's req/s in `rounds`, from which the report takes the median of the ratios.
  */
-async function alternate(entries, { pinned = false } = {}) {
+async function alternate(entries) {
   const signal = (entry, name) => {
     if (entry.process.child.exitCode === null && entry.process.child.signalCode === null)
       entry.process.child.kill(name);
   };
   const rounds = entries.map(() => []);
-  const unpin = pinned ? pin(entries.map((entry) => entry.process.child.pid)) : () => undefined;
   try {
     for (const entry of entries) signal(entry, 'SIGSTOP');
     for (let round = 0; round < ROUNDS; round += 1) {
@@ -92,7 +91,6 @@ async function alternate(entries, { pinned = false } = {}) {
     }
   } finally {
     for (const entry of entries) signal(entry, 'SIGCONT');
-    unpin();
   }
   for (const rows of rounds) {
     const middle = median(rows.map((row) => row.rps));
@@ -102,27 +100,6 @@ async function alternate(entries, { pinned = false } = {}) {
       progress(`warning: ${row.server} on ${row.adapter} hit ratio ${row.hitRatio.toFixed(3)} in "hits only"`);
     }
   }
-}
-
-/**
- * Pins the servers to the last CPU and this process (autocannon) to the others, every thread (`taskset -a`), until
- * the returned function gives this process its CPUs back. For the warm-hit comparisons, where a server is a
- * single busy thread: left to the scheduler, whether a round's server shared its core with autocannon or with
- * Redis moved that round by up to a quarter (three servers measured side by side on two cores: a bare node:http
- * server 48-104 % of itself from round to round), and pinned, within about a tenth. Postgres and Redis are the
- * machine's own services and stay where the scheduler puts them. Does nothing on one CPU or without `taskset`.
- */
-function pin(pids) {
-  const cpus = os.availableParallelism();
-  const taskset = (cpuList, pid) =>
-    spawnSync('taskset', ['-a', '-cp', cpuList, String(pid)], { stdio: 'ignore' }).status === 0;
-  if (cpus < 2 || !taskset(`0-${cpus - 1}`, process.pid)) {
-    progress('servers not pinned (one CPU, or no taskset)');
-    return () => undefined;
-  }
-  for (const pid of pids) taskset(String(cpus - 1), pid);
-  taskset(`0-${cpus - 2}`, process.pid);
-  return () => taskset(`0-${cpus - 1}`, process.pid);
 }
 
 /** Every reference server reads the same users, as JSON under `bench:ref:<id>`. */
@@ -191,7 +168,7 @@ async function hitsHeadToHead(adapter, zipf, referenceIds) {
         before: () => readEach(server.port, ids),
       });
     }
-    await alternate(entries, { pinned: true });
+    await alternate(entries);
   } finally {
     await Promise.all(servers.map((server) => server.stop()));
   }

@@ -195,9 +195,7 @@ function headToHeadLine(results) {
   return `The warm hits and the writes-only rows were measured head to head: the servers a target compares ran side by
 side and were measured in turn (1 s warm-up, then ${measured[0].seconds ?? 5} s each), for ${rounds} round${rounds > 1 ? 's' : ''}, each starting one server
 later; such a row is the server's median round (its "req/s by round" below the table), and a target's ratio is
-the median of the rounds' ratios, so the machine's drift over minutes moves both sides alike. During the warm
-hits, each server ran pinned to the last CPU and autocannon to the others (\`taskset\`), so that where the
-scheduler put a single-threaded server does not decide its round. Every server but the blog runs with
+the median of the rounds' ratios, so the machine's drift over minutes moves both sides alike. Every server but the blog runs with
 \`--max-semi-space-size=64\` (the apps as \`npm start\` runs them, and the bare references alike).
 `;
 }
