@@ -78,7 +78,8 @@ export async function createAppWith(definition: AppDefinition, slices: ConfigSli
     express.useBodyParser('json', { limit: BODY_LIMIT_BYTES });
     app = express;
   }
-  // Bodies only: a read runs no guard and no global pipe (the content-type rule is applied where bodies are parsed).
+  // One pipe, for bodies only: a read runs no guard and no validation (the content-type rule is applied where
+  // bodies are parsed).
   app.useGlobalPipes(new JsonBodyPipe());
   app.useGlobalFilters(new HttpErrorFilter(app.get(HttpAdapterHost)));
   app.enableShutdownHooks();
