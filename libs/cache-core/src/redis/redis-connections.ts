@@ -13,6 +13,12 @@ import { CacheStats } from '../stats/cache-stats';
 import { defineScripts, type RedisClient, type ScriptedRedis } from './redis-scripts';
 import { tolerateEventLoopStalls } from './stall-tolerant-timeout';
 
+/**
+ * The write connection's commands that are never auto-pipelined: write-behind's read (`RecordCache.latest`) and
+ * its compare-and-set (`ChangeLog.accept`), whose window a pipeline's wait would widen (see `connect`).
+ */
+const COMPARE_AND_SET = ['mget', 'wbAccept'];
+
 /** How long a connection attempt may take, and how long start waits for Redis. */
 const CONNECT_TIMEOUT_MS = 2_000;
 
@@ -49,8 +55,8 @@ export class RedisConnections implements OnModuleInit, OnApplicationShutdown {
     private readonly stats: CacheStats,
   ) {
     tolerateEventLoopStalls();
-    this.reader = this.connect(`${identity.keyPrefix}cache`, config.commandTimeoutMs, { autoPipelining: true });
-    this.writer = this.connect(`${identity.keyPrefix}cache-writer`, config.writeTimeoutMs, { autoPipelining: false });
+    this.reader = this.connect(`${identity.keyPrefix}cache`, config.commandTimeoutMs);
+    this.writer = this.connect(`${identity.keyPrefix}cache-writer`, config.writeTimeoutMs, COMPARE_AND_SET);
     this.breaker = this.readBreaker(config.breakerFailures);
     this.reader.on('ready', () => {
       if (this.outage) this.logger.log('Redis is back');
@@ -149,14 +155,16 @@ export class RedisConnections implements OnModuleInit, OnApplicationShutdown {
    * Fail-fast settings on either kind of client. On a cluster, a command that meets a failover (MOVED, TRYAGAIN,
    * CLUSTERDOWN) is retried within its timeout, and the slot map is refreshed in the background.
    *
-   * Auto-pipelining (the commands of one event-loop turn in one socket write) is on for reads on a single Redis:
-   * under concurrent hits it saves a socket write per hit, the largest single cost of a hit in
-   * `npm run bench:profile`. Not for writes: holding each command to the next turn widens write-behind's
-   * read-then-compare-and-set window, and hot records then ran out of retries (409s in the bench's Zipf writes).
-   * Not on a cluster: there a pipeline meeting a failover is held and retried until a replica is promoted
-   * (seconds, in `test/failover.e2e-spec.ts`) where a single command fails at once and the read goes to Postgres.
+   * Auto-pipelining (the commands of one event-loop turn in one socket write) is on for both connections on a
+   * single Redis: under concurrent requests it saves a socket write per command, the largest single cost of a
+   * hit or of a write-behind PATCH in `npm run bench:profile`. `unpipelined` are sent at once instead: ioredis
+   * holds a pipelined command until `setImmediate`, and for write-behind's read-then-compare-and-set (the
+   * entry's `MGET`, then `wbAccept`) that wider window made hot records run out of retries (409s under the
+   * bench's Zipf writes). Not on a cluster: there a pipeline meeting a failover is held and retried until a
+   * replica is promoted (seconds, in `test/failover.e2e-spec.ts`) where a single command fails at once and the
+   * read goes to Postgres.
    */
-  private connect(connectionName: string, commandTimeout: number, { autoPipelining = false } = {}): ScriptedRedis {
+  private connect(connectionName: string, commandTimeout: number, unpipelined: string[] = []): ScriptedRedis {
     const node = {
       commandTimeout,
       maxRetriesPerRequest: 0,
@@ -179,7 +187,8 @@ export class RedisConnections implements OnModuleInit, OnApplicationShutdown {
           ...node,
           enableOfflineQueue: false,
           retryStrategy: retry,
-          enableAutoPipelining: autoPipelining,
+          enableAutoPipelining: true,
+          autoPipeliningIgnoredCommands: unpipelined,
         });
     client.on('error', (error: Error) => this.reportOutage(error));
     return defineScripts(client);
