@@ -1,5 +1,6 @@
 import { OutboxConfig } from '@app/common';
 import { Injectable } from '@nestjs/common';
+import { LRUCache } from 'lru-cache';
 
 /** What is remembered of recent applies, for a writer that starts waiting after the confirmation came. */
 const RECENT_LIMIT = 10_000;
@@ -27,7 +28,7 @@ interface Waiter {
  */
 @Injectable()
 export class ChangeConfirmations {
-  private readonly recent = new Map<number, { version: number; at: number }>();
+  private readonly recent = new LRUCache<number, { version: number; at: number }>({ max: RECENT_LIMIT });
   private readonly unapplied = new Map<number, { version: number; at: number }>();
   private everythingUnapplied = false;
   private readonly waiters = new Map<number, Set<Waiter>>();
@@ -50,7 +51,7 @@ export class ChangeConfirmations {
   /** A committed change of `id` was announced; until it is applied, reads of `id` skip Redis. */
   notified(id: number, version: number): void {
     for (const listener of this.listeners) listener(id);
-    if ((this.recent.get(id)?.version ?? 0) >= version) return;
+    if ((this.recent.peek(id)?.version ?? 0) >= version) return;
     const known = this.unapplied.get(id);
     if (known !== undefined && known.version >= version) return;
     this.unapplied.set(id, { version, at: Date.now() });
@@ -87,10 +88,8 @@ export class ChangeConfirmations {
   /** Change `version` of record `id` is in Redis (applied by anyone). */
   applied(id: number, version: number): void {
     const at = Date.now();
-    const known = this.recent.get(id);
-    this.recent.delete(id);
+    const known = this.recent.peek(id);
     this.recent.set(id, { version: Math.max(version, known?.version ?? version), at });
-    if (this.recent.size > RECENT_LIMIT) this.recent.delete(this.recent.keys().next().value!);
     const unapplied = this.unapplied.get(id);
     if (unapplied !== undefined && unapplied.version <= version) this.unapplied.delete(id);
     for (const waiter of this.waiters.get(id) ?? []) {
@@ -104,7 +103,7 @@ export class ChangeConfirmations {
    */
   async wait(id: number, version: number | undefined, since: number): Promise<boolean> {
     if (!this.config.enabled || this.config.confirmWaitMs === 0) return false;
-    const known = this.recent.get(id);
+    const known = this.recent.peek(id);
     if (known !== undefined && (version === undefined ? known.at >= since : known.version >= version)) {
       // Applied before this writer began to wait (another instance was quicker than this one's failed command).
       this.counters.confirmed += 1;

@@ -1,5 +1,6 @@
 import { CacheConfig } from '@app/common';
 import { Inject, Injectable, Optional } from '@nestjs/common';
+import { LRUCache } from 'lru-cache';
 import { randomBytes } from 'node:crypto';
 import type { CacheableRecord } from '../cache-strategy';
 import { NearCache } from '../near/near-cache';
@@ -57,7 +58,7 @@ export class RecordCache {
   private readonly tokenPrefix = randomBytes(6).toString('hex');
   private tokenSequence = 0;
   private readonly owed: OwedInvalidations<number>;
-  private readonly appliedHere = new Map<number, number>();
+  private readonly appliedHere = new LRUCache<number, number>({ max: APPLIED_HERE_LIMIT });
   /** The version each owed invalidation is for, when known: once paid, the outbox need not apply it again. */
   private readonly owedVersions = new Map<number, number>();
   /** Fills this instance makes under a lease it holds; its own readers that miss wait for them. */
@@ -334,7 +335,7 @@ export class RecordCache {
    */
   async applyChanges(changes: CommittedChange[]): Promise<CommittedChange[]> {
     for (const change of changes) this.near.changed(change.id, change.version, change.operation);
-    const due = changes.filter((change) => (this.appliedHere.get(change.id) ?? 0) < change.version);
+    const due = changes.filter((change) => (this.appliedHere.peek(change.id) ?? 0) < change.version);
     const results = await Promise.all(
       due.map((change) =>
         this.redis.writer.invalidateOlder(
@@ -490,9 +491,7 @@ export class RecordCache {
   }
 
   private rememberApplied(id: number, version: number): void {
-    this.appliedHere.delete(id);
     this.appliedHere.set(id, version);
-    if (this.appliedHere.size > APPLIED_HERE_LIMIT) this.appliedHere.delete(this.appliedHere.keys().next().value!);
   }
 
   private newToken(): string {

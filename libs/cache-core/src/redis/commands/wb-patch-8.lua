@@ -9,8 +9,9 @@
   compare-and-set, no retry), and the change and its log entry exist together or not at all.
 
   The row is a flat JSON object. It is written back with its keys in their stored order (found by scanning its
-  text: a quote inside a JSON string is always escaped, so `"key":` can only be a key), each value encoded by
-  Redis's JSON encoder. A row or change that decoder refuses (escaped lone surrogates) is 'absent'.
+  text: a quote inside a JSON string is always escaped, so `"key":` can only be a key; such a key is letters,
+  digits and `_`, written back as it is), each value encoded by Redis's JSON encoder. A row or change that
+  decoder refuses (escaped lone surrogates) is 'absent'.
 
     Input:
       KEYS[1] the record's entry
@@ -59,7 +60,7 @@ local parts, seen = {}, {}
 for key in string.gmatch(current, '"([%w_]+)":') do
   if not seen[key] then
     seen[key] = true
-    parts[#parts + 1] = cjson.encode(key) .. ':' .. cjson.encode(row[key])
+    parts[#parts + 1] = '"' .. key .. '":' .. cjson.encode(row[key])
   end
 end
 for key, value in pairs(fields) do

@@ -1,5 +1,6 @@
 import { type DerivedMetric, RefreshAheadConfig } from '@app/common';
 import { Injectable, Logger } from '@nestjs/common';
+import { LRUCache } from 'lru-cache';
 import type { CacheableRecord, CacheRead, PatternName, PatternStatsExtras } from '../../cache-strategy';
 import type { StrategyRead } from '../base-record.strategy';
 import { RecordStore } from '../../record-store';
@@ -54,7 +55,7 @@ export class RefreshAheadStrategy<T extends CacheableRecord, C, U> extends Write
    * by anyone has moved it later. Only a write soon after the read can set an earlier expiry (the TTL's
    * jitter); that costs at most one early refresh not made, never a stale read.
    */
-  private readonly expiries = new Map<number, number>();
+  private readonly expiries = new LRUCache<number, number>({ max: KNOWN_EXPIRIES_MAX });
 
   constructor(
     cache: RecordCache,
@@ -157,7 +158,7 @@ export class RefreshAheadStrategy<T extends CacheableRecord, C, U> extends Write
   }
 
   protected override async read(id: number): Promise<StrategyRead<T>> {
-    const expiry = this.expiries.get(id);
+    const expiry = this.expiries.peek(id);
     const withTtl =
       expiry === undefined || expiry - Date.now() <= earlyRefreshWindowMs(this.loadTimeMs, this.options.xfetchBeta);
     const cached = await this.cache.lookup<T>(id, { withTtl });
@@ -224,11 +225,9 @@ export class RefreshAheadStrategy<T extends CacheableRecord, C, U> extends Write
   }
 
   private rememberExpiry(id: number, ttlMs: number): void {
-    this.expiries.delete(id);
     // -1 (no TTL) and -2 (gone) are remembered as unknown.
-    if (ttlMs < 0) return;
-    this.expiries.set(id, Date.now() + ttlMs);
-    if (this.expiries.size > KNOWN_EXPIRIES_MAX) this.expiries.delete(this.expiries.keys().next().value!);
+    if (ttlMs < 0) this.expiries.delete(id);
+    else this.expiries.set(id, Date.now() + ttlMs);
   }
 
   private async load(id: number): Promise<T | null> {
