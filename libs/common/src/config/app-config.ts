@@ -275,7 +275,7 @@ export class AppConfig {
   @IsInt()
   @Min(100)
   @Max(100_000)
-  BLOG_CHUNK_SIZE: number = 2000;
+  BLOG_CHUNK_SIZE: number = 1000;
 
   /** Blog: how long list chunks and pages stay in Redis, in seconds. */
   @IsInt()
