@@ -6,7 +6,7 @@
 // list that follows; timing targets are printed, not enforced.
 import { cpus, totalmem } from 'node:os';
 import { blogClient, measureBlog } from './lib/blog-measure.mjs';
-import { builtApp, healthy, ServerProcess } from './lib/server-process.mjs';
+import { builtApp, healthy, nodeFlagsFor, ServerProcess } from './lib/server-process.mjs';
 
 const base = new URL(process.env.BLOG_URL ?? 'http://localhost:8000');
 const admin = process.env.ADMIN_TOKEN ? { Authorization: `Bearer ${process.env.ADMIN_TOKEN}` } : {};
@@ -30,6 +30,7 @@ async function startBlog() {
     // A blog this script starts is a local demo: its admin endpoints are open unless ADMIN_TOKEN is set.
     env: { LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', ADMIN_OPEN: process.env.ADMIN_TOKEN ? 'false' : 'true' },
     inherit: true,
+    nodeFlags: nodeFlagsFor('blog'),
   });
   await blog.waitFor('/health', { timeoutMs: 180_000, ready: healthy });
   process.stdout.write(`Blog up after ${((Date.now() - startedAt) / 1000).toFixed(1)} s\n`);
