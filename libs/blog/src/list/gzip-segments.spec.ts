@@ -16,7 +16,9 @@ describe('gzip segments', () => {
   });
 
   it('chains combines over many pieces of every length bit pattern to the CRC-32 of the whole', () => {
-    const pieces = Array.from({ length: 200 }, (_, i) => randomBytes(i % 7 === 0 ? 65_536 + i * 997 : (i * 131) % 4099));
+    const pieces = Array.from({ length: 200 }, (_, i) =>
+      randomBytes(i % 7 === 0 ? 65_536 + i * 997 : (i * 131) % 4099),
+    );
     let crc = 0;
     for (const piece of pieces) crc = crc32Combine(crc, crc32(piece), piece.length);
     expect(crc).toBe(crc32(Buffer.concat(pieces)));
