@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm run audit:consistency -- --app <pattern> [--url <u1,u2,...>] [--instances N] [--seconds S]
-//   [--faults partition,redis-restart] [--keys K] [--readers R] [--no-build]`
+//   [--faults partition,redis-restart] [--keys K] [--readers R] [--maxmemory 2mb --policy allkeys-lru] [--no-build]`
 //
 // The project's own consistency checker. It runs a randomized concurrent history against several instances of
 // one pattern app (one writer per key, several readers, a few hot keys), reads each answer's version from its
@@ -14,6 +14,11 @@
 // Postgres. Faults: `partition` cuts instance 1 off from Redis (not from Postgres) for a quarter of the run;
 // `redis-restart` shuts Redis down and starts it again from its AOF. With --url (a running deployment) it
 // injects no faults. `--app all` audits the five patterns one after the other.
+//
+// `--maxmemory <size>` (with `--policy`, `noeviction` unless given) runs the audit's Redis at that memory limit
+// and keeps it full: a filler writes 16 KB keys without a TTL all through the run, so an evicting policy evicts
+// all the time (the report gives evicted_keys). Write-behind refuses every write under an `allkeys-*` policy; the
+// audit then checks that it refused them all, and nothing else.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
@@ -37,6 +42,8 @@ const { values: args } = parseArgs({
     keys: { type: 'string', default: '6' },
     readers: { type: 'string', default: '6' },
     schema: { type: 'string' },
+    maxmemory: { type: 'string' },
+    policy: { type: 'string' },
     'no-build': { type: 'boolean', default: false },
   },
 });
@@ -95,6 +102,10 @@ class Proxy {
 
 /** A private redis-server with its AOF in a temporary folder; restartable on the same port. */
 class PrivateRedis {
+  constructor(extraArgs = []) {
+    this.extraArgs = extraArgs;
+  }
+
   async start() {
     this.port ??= await freePort();
     this.dir ??= mkdtempSync(join(tmpdir(), 'audit-redis-'));
@@ -113,6 +124,7 @@ class PrivateRedis {
         'yes',
         '--appendfsync',
         'always',
+        ...this.extraArgs,
       ],
       { stdio: 'ignore' },
     );
@@ -196,7 +208,11 @@ const ms = (value) => (value === null ? '–' : `${value.toFixed(1)}`);
 
 /** Starts what the audit needs without --url; returns the instances' URLs and how to inject faults and clean up. */
 async function deploy(app, instances) {
-  const redis = new PrivateRedis();
+  const memory =
+    args.maxmemory === undefined
+      ? []
+      : ['--maxmemory', args.maxmemory, '--maxmemory-policy', args.policy ?? 'noeviction'];
+  const redis = new PrivateRedis(memory);
   await redis.start();
   const schema = `audit_${app.replace(/-/g, '_')}_${process.pid}`;
   const proxies = [];
@@ -221,7 +237,9 @@ async function deploy(app, instances) {
       }),
     );
   }
-  await Promise.all(servers.map((server) => server.waitFor('/health', { ready: healthy })));
+  // Write-behind under an evicting policy is down on purpose (it refuses writes): up is enough then.
+  const ready = refusesEveryWrite(app) ? (status) => status === 503 || status === 200 : healthy;
+  await Promise.all(servers.map((server) => server.waitFor('/health', { ready })));
   return {
     urls: servers.map((server) => server.url),
     schema,
@@ -278,6 +296,43 @@ function scheduleFaults(faults, deployment, seconds, t0) {
   return result;
 }
 
+/** Write-behind accepts nothing under a policy that may evict keys without a TTL. */
+function refusesEveryWrite(app) {
+  return app === 'write-behind' && args.maxmemory !== undefined && (args.policy ?? '').startsWith('allkeys-');
+}
+
+/** Keeps the audit's Redis at its memory limit: 16 KB keys without a TTL, written until the run ends. */
+function fillRedis(port, until) {
+  const socket = connect(port, '127.0.0.1');
+  socket.on('error', () => undefined);
+  socket.on('data', () => undefined);
+  const value = 'x'.repeat(16 * 1024);
+  return (async () => {
+    for (let n = 0; performance.now() < until; n += 1) {
+      socket.write(`*3\r\n$3\r\nSET\r\n$${String(n).length + 7}\r\nfiller:${n}\r\n$${value.length}\r\n${value}\r\n`);
+      await sleep(2);
+    }
+    socket.end();
+  })();
+}
+
+/** `evicted_keys` of the audit's Redis. */
+function evictedKeys(port) {
+  return new Promise((done) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write('*2\r\n$4\r\nINFO\r\n$5\r\nstats\r\n'));
+    let text = '';
+    socket.on('data', (chunk) => {
+      text += chunk.toString();
+      const match = /evicted_keys:(\d+)/.exec(text);
+      if (match) {
+        socket.end();
+        done(Number(match[1]));
+      }
+    });
+    socket.on('error', () => done(null));
+  });
+}
+
 async function audit(app) {
   const seconds = Number(args.seconds);
   const keyCount = Number(args.keys);
@@ -294,6 +349,7 @@ async function audit(app) {
       : { urls: args.url.split(','), schema: args.schema ?? app.replace(/-/g, '_'), tearDown: async () => {} };
   const { urls } = deployment;
   try {
+    if (refusesEveryWrite(app)) return await auditRefusal(app, urls);
     // The hot keys, made through the first instance.
     const keys = [];
     for (let index = 0; index < keyCount; index += 1) {
@@ -310,6 +366,7 @@ async function audit(app) {
     const t0 = performance.now();
     const deadline = t0 + seconds * 1000;
     const faultRun = deployment.proxies === undefined ? null : scheduleFaults(faults, deployment, seconds, t0);
+    const filler = args.maxmemory === undefined ? null : fillRedis(deployment.redis.port, deadline);
     const writer = async (key) => {
       for (let n = 1; performance.now() < deadline; n += 1) {
         const instance = random(urls.length);
@@ -329,6 +386,7 @@ async function audit(app) {
     };
     await Promise.all([...keys.map(writer), ...Array.from({ length: readerCount }, reader)]);
     await faultRun?.done;
+    await filler;
 
     // Every read that answered: was a newer write acknowledged before it started?
     let sameInstance = 0;
@@ -351,6 +409,11 @@ async function audit(app) {
     const report = [
       `audit: ${app}, ${urls.length} instance(s), ${seconds} s, faults: ${faults.join(', ') || 'none'}`,
       ...(faultRun?.timeline ?? []).map((line) => `  ${line}`),
+      ...(args.maxmemory === undefined
+        ? []
+        : [
+            `  Redis at maxmemory ${args.maxmemory}, ${args.policy ?? 'noeviction'}, kept full: evicted_keys ${await evictedKeys(deployment.redis.port)}`,
+          ]),
       `  reads: ${reads.length} (${byStatus(reads)})`,
       `  writes: ${writes.length} (${byStatus(writes)}; acknowledged: ${acknowledged})`,
       `  stale reads after acknowledgement: ${sameInstance + crossInstance} (same instance: ${sameInstance}, cross-instance: ${crossInstance})`,
@@ -378,6 +441,24 @@ async function audit(app) {
   } finally {
     await deployment.tearDown();
   }
+}
+
+/** Write-behind under an evicting policy: every write must be refused with 503 `not-applied`, and nothing kept. */
+async function auditRefusal(app, urls) {
+  const answers = [];
+  for (const url of urls) {
+    answers.push(
+      await request(url, 'POST', '/users', { name: 'audit', email: `audit-${Date.now()}@example.test`, age: 30 }),
+    );
+  }
+  const refused = answers.filter((answer) => answer.status === 503 && answer.body?.outcome === 'not-applied');
+  console.log(
+    [
+      `audit: ${app}, ${urls.length} instance(s), Redis at maxmemory ${args.maxmemory}, ${args.policy}`,
+      `  writes: ${answers.length} (${byStatus(answers)}): refused as it must be under ${args.policy}: ${refused.length === answers.length ? 'yes' : 'NO'}`,
+    ].join('\n'),
+  );
+  return refused.length === answers.length;
 }
 
 /** Write-behind: waits for the flush, then compares each key's row with its last acknowledged version. */

@@ -1,7 +1,5 @@
 import { jest } from '@jest/globals';
-import { CacheKeys, type RecordStore, WRITE_BEHIND_QUEUE, type WriteBehindStore } from '@app/cache-core';
-import { getQueueToken } from '@nestjs/bullmq';
-import type { Queue } from 'bullmq';
+import { CacheKeys, type RecordStore, type WriteBehindStore } from '@app/cache-core';
 import { type UserRecord, UserStore } from '@app/users';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -12,26 +10,10 @@ import { describeCacheStrategyContract } from './contract/cache-strategy.contrac
 import { DIRECT_DATABASE_URL, DIRECT_REDIS_URL, proxyInFront } from './support/tcp-proxy';
 import { ADAPTERS, entryKey, newUser, startTestApp, type TestApp } from './support/test-app';
 import { waitFor } from './support/wait-for';
+import { bootFlushDone, MANUAL_FLUSH } from './support/write-behind';
 import { differencesFromPostgres, runWrites } from './support/write-load';
 
 describeCacheStrategyContract(WRITE_BEHIND);
-
-/** Flushes only when asked: no debounced trigger fires within a test, the scheduler tick is far away. */
-const MANUAL_FLUSH = { WRITE_BEHIND_BATCH_DELAY_MS: '600000', WRITE_BEHIND_FLUSH_INTERVAL_MS: '600000' };
-
-/**
- * BullMQ runs an `every` job scheduler's first job at once, so each app flushes right after it boots (which is
- * what a restarted app should do). Tests that watch changes wait in the log start only after that boot flush.
- */
-async function bootFlushDone(t: TestApp): Promise<void> {
-  const queue = t.app.get<Queue>(getQueueToken(WRITE_BEHIND_QUEUE));
-  await waitFor(async () => {
-    const counts = await queue.getJobCounts('wait', 'active', 'prioritized');
-    if (Object.values(counts).some((count) => count > 0)) return false;
-    const soon = Date.now() + 60_000;
-    return (await queue.getDelayed()).every((job) => job.timestamp + job.delay > soon);
-  });
-}
 
 async function flush(t: TestApp): Promise<void> {
   await t.http().post('/flush?wait=true').expect(200);

@@ -9,11 +9,17 @@ import { freePort } from './free-port';
 export class RedisServer {
   private process?: ChildProcess;
 
-  private constructor(readonly port: number) {}
+  private constructor(
+    readonly port: number,
+    private readonly args: string[],
+  ) {}
 
-  /** On `port` when given (a test that first needs Redis to be absent there), else on a free one. */
-  static async start(port?: number): Promise<RedisServer> {
-    const server = new RedisServer(port ?? (await freePort()));
+  /**
+   * On `port` when given (a test that first needs Redis to be absent there), else on a free one; `args` are
+   * more `redis-server` options (e.g. `--maxmemory 4mb`).
+   */
+  static async start(port?: number, args: string[] = []): Promise<RedisServer> {
+    const server = new RedisServer(port ?? (await freePort()), args);
     await server.launch();
     return server;
   }
@@ -25,7 +31,7 @@ export class RedisServer {
   async launch(): Promise<void> {
     this.process = spawn(
       'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...this.args],
       {
         stdio: 'ignore',
       },

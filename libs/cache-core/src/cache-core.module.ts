@@ -13,6 +13,7 @@ import { IdempotencyRecords } from './redis/idempotency-records';
 import { RecordCache } from './redis/record-cache';
 import { RedisConnections } from './redis/redis-connections';
 import { RedisLock } from './redis/redis-lock';
+import { RedisMemory } from './redis/redis-memory';
 import { StatsBoard } from './redis/stats-board';
 import { CacheStats } from './stats/cache-stats';
 
@@ -30,6 +31,7 @@ import { CacheStats } from './stats/cache-stats';
       useFactory: (store: RecordStore) => new CacheStats(`${store.entityName}s`),
     },
     RedisConnections,
+    RedisMemory,
     ReadGate,
     ChangeConfirmations,
     NearCache,
@@ -50,6 +52,7 @@ import { CacheStats } from './stats/cache-stats';
   ],
   exports: [
     CacheStats,
+    RedisMemory,
     NearCache,
     ReadGate,
     InvalidationOutbox,

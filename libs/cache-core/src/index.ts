@@ -1,4 +1,6 @@
 export * from './cache-strategy';
+export * from './cache-health';
+export { RedisMemory, type RedisMemoryState } from './redis/redis-memory';
 export * from './record-store';
 export * from './cache-core.module';
 export * from './single-flight';

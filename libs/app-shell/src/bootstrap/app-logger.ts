@@ -1,5 +1,5 @@
 import type { HttpConfig } from '@app/common';
-import { ConsoleLogger, type LogLevel } from '@nestjs/common';
+import { ConsoleLogger, Logger, type LogLevel } from '@nestjs/common';
 
 const LOG_LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
 
@@ -18,4 +18,13 @@ export function appLogger(http: HttpConfig): ConsoleLogger {
     colors: http.logFormat === 'pretty',
     flattenParams: true,
   });
+}
+
+/**
+ * Libraries that print straight to `console.warn` (BullMQ's "IMPORTANT! Eviction policy is ..." at connect) go
+ * through Nest's logger instead, so every line of the app is in its configured format and level.
+ */
+export function routeConsoleWarnings(): void {
+  const logger = new Logger('Library');
+  console.warn = (...parts: unknown[]): void => logger.warn(parts.map(String).join(' '));
 }

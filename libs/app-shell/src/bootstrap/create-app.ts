@@ -13,7 +13,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { AppDefinition } from '../app-definition';
-import { appLogger } from './app-logger';
+import { appLogger, routeConsoleWarnings } from './app-logger';
 import { JsonExpressAdapter } from './json-express-adapter';
 import { observeRequests } from './request-hooks';
 
@@ -53,6 +53,7 @@ export function createApp(definition: AppDefinition, env: AppConfig): Promise<IN
 export async function createAppWith(definition: AppDefinition, slices: ConfigSlices): Promise<INestApplication> {
   const module = rootModule(definition, slices);
   const logger = appLogger(slices.http);
+  routeConsoleWarnings();
   let app: INestApplication;
   if (slices.http.adapter === 'fastify') {
     const fastify = await NestFactory.create<NestFastifyApplication>(

@@ -1,11 +1,12 @@
-import { RecordCache } from '@app/cache-core';
+import { CacheHealth, RecordCache } from '@app/cache-core';
 import type { HeaderWriter } from '@app/common';
-import { Controller, Get, Res, ServiceUnavailableException } from '@nestjs/common';
+import { Controller, Get, Optional, Res, ServiceUnavailableException } from '@nestjs/common';
 import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import {
   HealthCheck,
   type HealthCheckResult,
   HealthCheckService,
+  type HealthIndicatorResult,
   HealthIndicatorService,
   TypeOrmHealthIndicator,
 } from '@nestjs/terminus';
@@ -27,10 +28,12 @@ export class HealthController {
     private readonly indicators: HealthIndicatorService,
     private readonly cache: RecordCache,
     private readonly options: HealthOptions,
+    @Optional() private readonly pattern?: CacheHealth,
   ) {}
 
   /**
-   * Pings Postgres and Redis. 200 `ok` when both answer; 200 `degraded` when only Redis does not (or not within
+   * Pings Postgres and Redis, and adds the pattern's own check where it has one (write-behind: `cache`, down while
+   * it refuses writes under an eviction policy or after Redis lost accepted changes). 200 `ok` when all answer; 200 `degraded` when only Redis does not (or not within
    * its command timeout) and the app serves from Postgres meanwhile; 503 when the app cannot serve.
    */
   @Get()
@@ -62,6 +65,14 @@ export class HealthController {
           return redis.down({ message: (error as Error).message });
         }
       },
+      ...(this.pattern === undefined ? [] : [() => this.patternCheck(this.pattern!)]),
     ]);
+  }
+
+  private patternCheck(health: CacheHealth): HealthIndicatorResult {
+    const indicator = this.indicators.check('cache');
+    const { up, message, details } = health.report();
+    const info = message === undefined ? details : { message, ...details };
+    return up ? indicator.up(info) : indicator.down(info);
   }
 }

@@ -117,6 +117,14 @@ export class CacheKeys {
   }
 
   /** Passed to the accept script as its answer key when a write has none (never written). */
+  /**
+   * Write-behind: who held a unique value (an email) until its record was flushed, kept a minute after the hash
+   * field is released (see `wb-ack.lua`); `value` '' names a key that is never written.
+   */
+  flushedClaim(value: string): string {
+    return this.named(`wb:flushed-claim:${value}`);
+  }
+
   get noIdempotency(): string {
     return this.named('idempotency:none');
   }

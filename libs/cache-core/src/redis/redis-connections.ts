@@ -24,10 +24,17 @@ const CONNECT_TIMEOUT_MS = 2_000;
 
 /**
  * The 503 for a write whose Redis command failed. Nothing was sent when the client refused it up front
- * (disconnected, no offline queue); after a timeout or a connection lost in flight, the script may have run.
+ * (disconnected, no offline queue), and nothing was written when Redis refused it for memory (OOM: a script is
+ * refused before its first write); after a timeout or a connection lost in flight, the script may have run.
  */
 export function cacheWriteFailure(error: unknown): CacheUnavailableError {
   const message = error instanceof Error ? error.message : '';
+  if (message.startsWith('OOM ')) {
+    return new CacheUnavailableError(
+      'Redis is out of memory (maxmemory): the write cannot be made durable',
+      'not-applied',
+    );
+  }
   return /isn't writeable|not ready|enableOfflineQueue/i.test(message)
     ? new CacheUnavailableError(undefined, 'not-applied')
     : new CacheUnavailableError('Cache did not answer in time', 'unknown');
@@ -89,6 +96,8 @@ export class RedisConnections implements OnModuleInit, OnApplicationShutdown {
   failed(error: unknown): void {
     if (isBrokenCircuitError(error)) return;
     this.stats.countError();
+    // A full Redis answers: that is no outage (write-behind's admission says why writes are refused).
+    if (/^(OOM|EXECABORT) /.test((error as Error).message ?? '')) return;
     this.reportOutage(error as Error);
   }
 

@@ -9,7 +9,7 @@ const files = readdirSync(DIR).filter((file) => file.endsWith('.lua'));
 describe('Redis scripts', () => {
   it.each(files)('%s documents every KEYS and ARGV entry it uses, and its key count matches its name', (file) => {
     const text = readFileSync(join(DIR, file), 'utf8');
-    const header = /^--\[\[([\s\S]*?)\]\]/.exec(text)?.[1] ?? '';
+    const header = /^(?:#!lua flags=[a-z-,]+\n)?--\[\[([\s\S]*?)\]\]/.exec(text)?.[1] ?? '';
     const body = text.slice(text.indexOf(']]') + 2);
     expect(header).toMatch(/Why/);
     for (const [, name, index] of body.matchAll(/(KEYS|ARGV)\[(\d+)\]/g)) {

@@ -7,7 +7,8 @@ type Arg = string | number | Buffer;
 /**
  * Every Lua script of the project, as a command on a client. Each script lives in `commands/<name>-<keys>.lua`
  * (`<name>.lua` when it takes a variable number of keys, passed first), with a header naming each KEYS and
- * ARGV entry and why it must be atomic; this is the only place that loads them.
+ * ARGV entry and why it must be atomic; this is the only place that loads them. A script that must run in a
+ * Redis at its memory limit says so on its first line (`#!lua flags=allow-oom`, Redis 7).
  */
 export interface ScriptCommands {
   fillIfLeased(entry: string, lease: string, token: string, payload: string, ttlMs: number): Promise<number>;
@@ -39,10 +40,18 @@ export interface ScriptCommands {
   wbAccept(...keysThenArgs: Arg[]): Promise<string>;
   wbPatch(...keysThenArgs: Arg[]): Promise<string>;
   wbClaim(pending: string, claimed: string, now: number, limit: number, claimTimeoutMs: number): Promise<string[]>;
-  wbAck(numberOfKeys: number, ...keysThenArgs: Arg[]): Promise<number>;
+  wbAck(numberOfKeys: number, ...keysThenArgs: Arg[]): Promise<[settled: number, missing: number]>;
   wbFail(...keysThenArgs: Arg[]): Promise<string>;
   wbRelease(pending: string, claimed: string, eligibleAt: number, ...ids: number[]): Promise<number>;
-  wbReplay(pending: string, accepted: string, dead: string, now: number, ...ids: number[]): Promise<number>;
+  wbReconcile(numberOfKeys: number, ...keysThenArgs: Arg[]): Promise<[recovered: number, missing: number]>;
+  wbReplay(
+    pending: string,
+    accepted: string,
+    dead: string,
+    counters: string,
+    now: number,
+    ...ids: number[]
+  ): Promise<number>;
   readGenerations(numberOfKeys: number, ...keysThenToken: Arg[]): Promise<string[]>;
   fillIfCurrent(numberOfKeys: number, ...keysThenArgs: Arg[]): Promise<number>;
   invalidateGenerations(numberOfKeys: number, ...keysThenToken: Arg[]): Promise<number>;
@@ -70,7 +79,7 @@ const COMMANDS_DIR =
     : join(process.cwd(), 'libs/cache-core/src/redis/commands');
 const INCLUDE = /^--- @include "([a-z-]+)"$/gm;
 
-/** `wb-accept-12.lua` -> `wbAccept` with 12 keys; `wb-ack.lua` -> `wbAck` with a variable number. */
+/** `wb-accept-13.lua` -> `wbAccept` with 13 keys; `wb-ack.lua` -> `wbAck` with a variable number. */
 function parse(file: string): Script {
   const match = /^([a-z-]+?)(?:-(\d+))?\.lua$/.exec(file);
   if (match === null) throw new Error(`Unexpected script file name: ${file}`);

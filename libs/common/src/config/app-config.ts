@@ -120,6 +120,15 @@ export class AppConfig {
   @Max(1000)
   REDIS_BREAKER_FAILURES: number = 3;
 
+  /**
+   * How often every app reads Redis's `maxmemory`, `maxmemory-policy` and used memory (`INFO memory`, from every
+   * master of a cluster), besides at start and after each reconnect, in ms.
+   */
+  @IsInt()
+  @Min(100)
+  @Max(600_000)
+  REDIS_MEMORY_CHECK_MS: number = 2000;
+
   /** How long the answer to a write with an `Idempotency-Key` is kept and replayed to retries. */
   @IsInt()
   @Min(1)
@@ -264,6 +273,34 @@ export class AppConfig {
   @IsInt()
   @Min(100)
   WRITE_BEHIND_CLAIM_TIMEOUT_MS: number = 30000;
+
+  /**
+   * Write-behind: records with unflushed changes at most; past it new records' changes get 503 (changes of
+   * records already pending are still taken) until the flusher brings it below 90 %. 0 sets no limit.
+   */
+  @IsInt()
+  @Min(0)
+  WRITE_BEHIND_MAX_PENDING: number = 1_000_000;
+
+  /** Write-behind: with Redis's used memory past this fraction of `maxmemory`, writes get 503 (Retry-After). */
+  @IsNumber()
+  @Min(0.1)
+  @Max(1)
+  WRITE_BEHIND_MEMORY_HIGH_WATER: number = 0.9;
+
+  /** Write-behind: writes are accepted again once used memory is below this fraction of `maxmemory`. */
+  @IsNumber()
+  @Min(0.05)
+  @Max(1)
+  WRITE_BEHIND_MEMORY_LOW_WATER: number = 0.8;
+
+  /**
+   * Write-behind: accept writes even when Redis's `maxmemory-policy` may evict keys without a TTL (`allkeys-*`),
+   * which can silently lose acknowledged writes. For experiments only; logged loudly while on.
+   */
+  @Transform(toBoolean)
+  @IsBoolean()
+  WRITE_BEHIND_ALLOW_EVICTION: boolean = false;
 
   /** Blog: posts seeded on first start, when the table is empty (0 seeds nothing). */
   @IsInt()

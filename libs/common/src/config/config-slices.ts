@@ -94,6 +94,8 @@ export class CacheConfig {
   /** The in-process near cache: its size (0 = off) and its entries' lifetime. */
   readonly nearMaxEntries: number;
   readonly nearTtlMs: number;
+  /** How often Redis's memory settings and usage are read again (also at start and after a reconnect). */
+  readonly memoryCheckMs: number;
 
   get cluster(): boolean {
     return this.clusterNodes.length > 0;
@@ -119,6 +121,7 @@ export class CacheConfig {
     this.leaseWaitMs = env.CACHE_LEASE_WAIT_MS;
     this.nearMaxEntries = env.NEAR_CACHE_MAX_ENTRIES;
     this.nearTtlMs = env.NEAR_CACHE_TTL_MS;
+    this.memoryCheckMs = env.REDIS_MEMORY_CHECK_MS;
   }
 }
 
@@ -151,6 +154,13 @@ export class WriteBehindConfig {
   readonly backoffMs: number;
   /** A claimed change not acknowledged within this time (its worker died) is flushed again, in ms. */
   readonly claimTimeoutMs: number;
+  /** Records with unflushed changes at most (0: no limit); new records' changes get 503 past it. */
+  readonly maxPending: number;
+  /** Fractions of Redis's `maxmemory`: refuse writes above `high`, accept again below `low`. */
+  readonly memoryHighWater: number;
+  readonly memoryLowWater: number;
+  /** Accept writes under a policy that may evict unflushed changes (experiments only). */
+  readonly allowEviction: boolean;
 
   constructor(env: AppConfig) {
     this.role = env.WRITE_BEHIND_ROLE;
@@ -160,6 +170,10 @@ export class WriteBehindConfig {
     this.maxAttempts = env.WRITE_BEHIND_MAX_ATTEMPTS;
     this.backoffMs = env.WRITE_BEHIND_BACKOFF_MS;
     this.claimTimeoutMs = env.WRITE_BEHIND_CLAIM_TIMEOUT_MS;
+    this.maxPending = env.WRITE_BEHIND_MAX_PENDING;
+    this.memoryHighWater = env.WRITE_BEHIND_MEMORY_HIGH_WATER;
+    this.memoryLowWater = Math.min(env.WRITE_BEHIND_MEMORY_LOW_WATER, env.WRITE_BEHIND_MEMORY_HIGH_WATER);
+    this.allowEviction = env.WRITE_BEHIND_ALLOW_EVICTION;
   }
 }
 

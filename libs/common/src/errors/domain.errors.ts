@@ -31,6 +31,8 @@ export abstract class UnavailableError extends DomainError {
     message: string,
     /** Whether anything was sent before it failed; only meaningful for writes. */
     readonly outcome: WriteOutcome,
+    /** The `Retry-After` the client gets. */
+    readonly retryAfterSeconds = 1,
   ) {
     super(message);
   }
@@ -50,6 +52,16 @@ export class CacheUnavailableError extends UnavailableError {
     outcome: WriteOutcome = 'not-applied',
   ) {
     super(message, outcome);
+  }
+}
+
+/**
+ * Write-behind refuses the write before sending anything to Redis: Redis could lose it (an eviction policy that
+ * may drop keys without a TTL) or has no room for it (pending changes or used memory past the high-water mark).
+ */
+export class WritesRefusedError extends UnavailableError {
+  constructor(message: string, retryAfterSeconds: number) {
+    super(message, 'not-applied', retryAfterSeconds);
   }
 }
 

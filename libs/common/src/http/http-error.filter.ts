@@ -1,6 +1,6 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import { DomainError, UnavailableError, type WriteOutcome } from '../errors/domain.errors';
+import { DomainError, UnavailableError, type WriteOutcome, WritesRefusedError } from '../errors/domain.errors';
 import { IdempotentReplay } from '../idempotency/idempotency';
 
 /** Body of every error response: Nest's usual shape, never a stack trace or SQL. */
@@ -69,7 +69,8 @@ export class HttpErrorFilter implements ExceptionFilter {
     }
     const body = this.toBody(exception);
     if (body.statusCode === 503) {
-      adapter.setHeader(response, 'Retry-After', RETRY_AFTER_SECONDS);
+      const retryAfter = exception instanceof UnavailableError ? String(exception.retryAfterSeconds) : null;
+      adapter.setHeader(response, 'Retry-After', retryAfter ?? RETRY_AFTER_SECONDS);
       const method = http.getRequest<{ method?: string }>().method ?? '';
       if (exception instanceof UnavailableError && WRITE_METHODS.has(method)) {
         body.outcome = exception.outcome;
@@ -90,7 +91,8 @@ export class HttpErrorFilter implements ExceptionFilter {
       return { statusCode: status, message, error: reason(status) };
     }
     if (exception instanceof DomainError) {
-      if (exception.status >= 500) this.logger.warn(exception.message);
+      // A refused write is logged once where the refusal starts (a line per refused request would flood the log).
+      if (exception.status >= 500 && !(exception instanceof WritesRefusedError)) this.logger.warn(exception.message);
       return { statusCode: exception.status, message: exception.message, error: reason(exception.status) };
     }
     const status = (exception as { statusCode?: unknown; status?: unknown } | null)?.statusCode;

@@ -1,15 +1,20 @@
+#!lua flags=allow-oom
 --[[
   Records a change Postgres refused: retry later with exponential backoff and jitter, or dead-letter it after
   `maxAttempts`.
 
-  Why atomic: the attempt count, the retry time and the dead letter must agree, whichever worker failed.
+  Why atomic: the attempt count, the retry time and the dead letter must agree, whichever worker failed. An id
+  no longer pending (another worker settled it after this one's claim timed out) is left alone.
+
+  Why `allow-oom`: a flush must be able to finish in a full Redis (see wb-claim); a dead letter is one small
+  hash field, and the rest only moves state.
 
     Input:
       KEYS[1] pending
       KEYS[2] attempts (hash: id -> failed flushes)
       KEYS[3] dead letters (hash: id -> JSON)
       KEYS[4] claimed
-      KEYS[5] counters (unused; kept so every write-behind key is named)
+      KEYS[5] counters (hash: `deadLetteredTotal` counts records moved to the dead letters)
       KEYS[6] accepted
 
       ARGV[1] id
@@ -21,11 +26,16 @@
       ARGV[7] a random number in [0, 1) for jitter
 
     Output:
-      'dead' or 'retry'
+      'dead', 'retry', or 'settled' (not pending any more)
 ]]
 local pendingKey, attemptsKey, deadKey, claimedKey, acceptedKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[6]
+local countersKey = KEYS[5]
 
 local id = ARGV[1]
+if not redis.call('ZSCORE', pendingKey, id) then
+  redis.call('HDEL', claimedKey, id)
+  return 'settled'
+end
 local attempts = redis.call('HINCRBY', attemptsKey, id, 1)
 redis.call('HDEL', claimedKey, id)
 if attempts >= tonumber(ARGV[4]) then
@@ -35,8 +45,9 @@ if attempts >= tonumber(ARGV[4]) then
   redis.call('ZREM', pendingKey, id)
   redis.call('ZREM', acceptedKey, id)
   redis.call('HDEL', attemptsKey, id)
+  redis.call('HINCRBY', countersKey, 'deadLetteredTotal', 1)
   return 'dead'
 end
 local backoff = math.min(60000, tonumber(ARGV[6]) * 2 ^ (attempts - 1)) * (0.5 + tonumber(ARGV[7]) / 2)
-redis.call('ZADD', pendingKey, tonumber(ARGV[5]) + backoff, id)
+redis.call('ZADD', pendingKey, 'XX', tonumber(ARGV[5]) + backoff, id)
 return 'retry'

@@ -28,10 +28,12 @@
       ARGV[3] the versions `If-Match` allows, comma-separated ('' for none), or 'any'
       ARGV[4] now, in ms
       ARGV[5] the channel accepted changes are announced on (`<id>:<version>`)
+      ARGV[6] the most records that may be pending (`WRITE_BEHIND_MAX_PENDING`; 0 for no limit)
 
     Output:
       the new row as JSON, or 'absent' (not in Redis, or not decodable), 'gone' (deleted),
-      'precondition' (its version is not one `If-Match` allows)
+      'precondition' (its version is not one `If-Match` allows), 'full' (as many records as allowed are pending
+      and this one is not: nothing changed)
 ]]
 --- @include "log-change"
 local entryKey, leaseKey, tombstoneKey = KEYS[1], KEYS[2], KEYS[3]
@@ -52,6 +54,11 @@ if ARGV[3] ~= 'any' then
     if tonumber(version) == row.version then allowed = true end
   end
   if not allowed then return 'precondition' end
+end
+
+local maxPending = tonumber(ARGV[6])
+if maxPending > 0 and not redis.call('ZSCORE', pendingKey, id) and redis.call('ZCARD', pendingKey) >= maxPending then
+  return 'full'
 end
 
 for key, value in pairs(fields) do row[key] = value end

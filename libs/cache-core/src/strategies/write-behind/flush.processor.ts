@@ -4,6 +4,7 @@ import type { Worker } from 'bullmq';
 import { RecordCache } from '../../redis/record-cache';
 import { ChangeLog } from '../../redis/change-log';
 import { FlushTrigger } from './flush-trigger';
+import { WriteAdmission } from './write-admission';
 import { WriteBehindFlusher } from './write-behind-flusher';
 
 /** Batches a flush job may write before handing over to a fresh job (keeps jobs short, shutdown quick). */
@@ -37,6 +38,7 @@ export class FlushProcessor implements OnApplicationBootstrap, BeforeApplication
     private readonly log: ChangeLog,
     private readonly cache: RecordCache,
     private readonly options: WriteBehindConfig,
+    private readonly admission: WriteAdmission,
   ) {}
 
   /** Nothing here waits for Redis: with Redis away the app starts, answers 503, and catches up once it is back. */
@@ -66,14 +68,19 @@ export class FlushProcessor implements OnApplicationBootstrap, BeforeApplication
     }
   }
 
+  /**
+   * Also flushes at once, every tick, while writes are refused for memory or the pending limit: a Redis at its
+   * memory limit refuses BullMQ's own scripts, so no flush job can run until the flusher has freed memory.
+   */
   private async checkIdle(idleMs: number): Promise<void> {
-    if (Date.now() - this.lastActivity < idleMs) return;
+    const pushingBack = this.admission.refusal !== undefined && this.admission.refusal.reason !== 'eviction-policy';
+    if (!pushingBack && Date.now() - this.lastActivity < idleMs) return;
     try {
       if (!(await this.log.hasEligible())) {
         this.lastActivity = Date.now();
         return;
       }
-      this.logger.warn('Changes are waiting and no flush job ran lately: flushing directly');
+      if (!pushingBack) this.logger.warn('Changes are waiting and no flush job ran lately: flushing directly');
       await this.drainDirectly();
     } catch (error) {
       this.logger.warn(`Direct flush failed: ${(error as Error).message}`);

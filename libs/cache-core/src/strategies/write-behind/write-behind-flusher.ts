@@ -4,6 +4,8 @@ import type { CacheableRecord } from '../../cache-strategy';
 import { RecordCache } from '../../redis/record-cache';
 import { CacheStats } from '../../stats/cache-stats';
 import { type Change, ChangeLog } from '../../redis/change-log';
+import { RedisMemory } from '../../redis/redis-memory';
+import { WriteAdmission } from './write-admission';
 import { WriteBehindStore, type DeletedRecord } from './write-behind-store';
 
 function versionOf<T extends CacheableRecord>(change: Change<T>): { id: number; version: number } {
@@ -26,6 +28,12 @@ function refusal(error: unknown): string {
     : 'Postgres refused the change';
 }
 
+/** The last flush that failed, for `POST /flush?wait=true` to say what it waits for. */
+export interface FlushFailure {
+  at: number;
+  message: string;
+}
+
 /**
  * Moves accepted changes from the change log into Postgres, a batch at a time: claim, read the latest state
  * of each claimed id (so many changes of one record become one write), one transaction of versioned upserts
@@ -39,6 +47,7 @@ export class WriteBehindFlusher<T extends CacheableRecord = CacheableRecord> {
   private stopping = false;
   /** Ids this process claimed and could not acknowledge or release (Redis went away mid-flush). */
   private readonly owed = new Set<number>();
+  private failure?: FlushFailure;
 
   constructor(
     private readonly log: ChangeLog,
@@ -46,7 +55,14 @@ export class WriteBehindFlusher<T extends CacheableRecord = CacheableRecord> {
     private readonly stats: CacheStats,
     private readonly store: WriteBehindStore<T>,
     private readonly options: WriteBehindConfig,
+    private readonly admission: WriteAdmission,
+    private readonly memory: RedisMemory,
   ) {}
+
+  /** Why the last flush failed, unless one has succeeded since. */
+  get lastFailure(): FlushFailure | undefined {
+    return this.failure;
+  }
 
   /** Stop after the batch in hand. */
   stop(): void {
@@ -68,15 +84,35 @@ export class WriteBehindFlusher<T extends CacheableRecord = CacheableRecord> {
 
   /** One batch; returns how many ids it claimed. */
   async flushBatch(): Promise<number> {
-    const ids = await this.log.claim(this.options.batchSize, this.options.claimTimeoutMs);
-    if (ids.length === 0) return 0;
+    let ids: number[];
     try {
-      return await this.flushClaimed(ids);
+      ids = await this.log.claim(this.options.batchSize, this.options.claimTimeoutMs);
+    } catch (error) {
+      throw this.failed(error, 'Redis refused the claim');
+    }
+    if (ids.length === 0) {
+      this.failure = undefined;
+      return 0;
+    }
+    try {
+      const flushed = await this.flushClaimed(ids);
+      this.failure = undefined;
+      return flushed;
     } catch (error) {
       // Released already when Postgres was the problem; otherwise Redis failed under us: settle them later.
       if (!(error instanceof DatabaseUnavailableError)) for (const id of ids) this.owed.add(id);
-      throw error;
+      throw this.failed(error, error instanceof DatabaseUnavailableError ? 'Postgres' : 'Redis');
     }
+  }
+
+  private failed(error: unknown, where: string): unknown {
+    this.failure = { at: Date.now(), message: `${where}: ${(error as Error).message}` };
+    return error;
+  }
+
+  /** Flushed rows stay as cache entries for the TTL, unless Redis is short of memory: then Postgres serves them. */
+  private entryTtlMs(): number {
+    return this.admission.memoryPressure ? 0 : this.cache.fullTtlMs;
   }
 
   /** Puts owed claims back at once rather than leaving them invisible until the claim timeout. */
@@ -106,14 +142,24 @@ export class WriteBehindFlusher<T extends CacheableRecord = CacheableRecord> {
       written = await this.isolate(changes);
     }
     // A Redis error from here on fails the job: the claims time out and the (idempotent) writes are redone.
-    await this.log.ack([...written.map(versionOf), ...orphans], this.cache.fullTtlMs);
-    if (written.length > 0) {
-      await this.log.countFlush(written.length);
-      this.stats.countDbWrite(written.length);
+    const { missing } = await this.log.ack(
+      [...written.map((change) => this.settled(change)), ...orphans],
+      written.length,
+      this.entryTtlMs(),
+    );
+    if (written.length > 0) this.stats.countDbWrite(written.length);
+    if (missing > 0) {
+      this.logger.error(
+        `${missing} records had accepted changes that vanished from Redis before they reached Postgres ` +
+          `(among ids ${orphans
+            .map(({ id }) => id)
+            .slice(0, 20)
+            .join(', ')}): likely cause: ${this.memory.lossCause()}`,
+      );
     }
     this.logger.debug(
       `Flushed a batch of ${ids.length} claimed: ${written.length} written to PostgreSQL, ` +
-        `${changes.length - written.length} held back, ${orphans.length} already settled`,
+        `${changes.length - written.length} held back, ${orphans.length} with no stored change`,
     );
     return ids.length;
   }
@@ -127,7 +173,12 @@ export class WriteBehindFlusher<T extends CacheableRecord = CacheableRecord> {
         written.push(change);
       } catch (error) {
         if (error instanceof DatabaseUnavailableError) {
-          await this.log.ack(written.map(versionOf), this.cache.fullTtlMs);
+          await this.log.ack(
+            written.map((done) => this.settled(done)),
+            written.length,
+            this.entryTtlMs(),
+          );
+          if (written.length > 0) this.stats.countDbWrite(written.length);
           await this.log.release(
             changes.slice(index).map((rest) => versionOf(rest).id),
             this.options.backoffMs,
@@ -142,6 +193,11 @@ export class WriteBehindFlusher<T extends CacheableRecord = CacheableRecord> {
       }
     }
     return written;
+  }
+
+  /** What the ack needs of a written change: its version, and the unique value its claim may release. */
+  private settled(change: Change<T>): { id: number; version: number; unique: string | null } {
+    return { ...versionOf(change), unique: change.kind === 'put' ? this.store.uniqueKey(change.record) : null };
   }
 
   private write(changes: Change<T>[]): Promise<void> {

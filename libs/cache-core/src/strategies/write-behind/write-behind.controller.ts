@@ -1,10 +1,12 @@
-import { AdminTokenGuard, FlushTimeoutError } from '@app/common';
+import { AdminTokenGuard, FlushTimeoutError, WriteBehindConfig } from '@app/common';
 import { Body, Controller, Get, HttpCode, HttpStatus, Post, Query, Res, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiPropertyOptional, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { ArrayMaxSize, IsArray, IsInt, Max, Min, ValidateIf } from 'class-validator';
 import { ChangeLog, type DeadLetter } from '../../redis/change-log';
 import { FlushProcessor } from './flush.processor';
 import { FlushTrigger } from './flush-trigger';
+import { WriteAdmission } from './write-admission';
+import { WriteBehindFlusher } from './write-behind-flusher';
 
 const WAIT_LIMIT_MS = 30_000;
 
@@ -36,11 +38,14 @@ export class WriteBehindController {
     private readonly trigger: FlushTrigger,
     private readonly log: ChangeLog,
     private readonly processor: FlushProcessor,
+    private readonly flusher: WriteBehindFlusher,
+    private readonly admission: WriteAdmission,
+    private readonly options: WriteBehindConfig,
   ) {}
 
   /**
    * Starts a flush now: 202. With `?wait=true`, 200 once every change accepted before this request is in
-   * Postgres (dead letters aside), or 503 if that takes more than 30 s.
+   * Postgres (dead letters aside), or 503 saying what it was waiting for if that takes more than 30 s.
    */
   @Post('flush')
   @HttpCode(200)
@@ -57,13 +62,33 @@ export class WriteBehindController {
     }
     const deadline = acceptedBefore + WAIT_LIMIT_MS;
     while (!(await this.log.flushedUpTo(acceptedBefore))) {
-      if (Date.now() > deadline) throw new FlushTimeoutError('Not flushed within 30 s; Postgres may be unreachable');
+      if (Date.now() > deadline) throw new FlushTimeoutError(await this.waitingFor());
       // Not picked up within a second: flush here too (a no-op in an `api`-only process).
       if (Date.now() - acceptedBefore > 1000) await this.processor.drainDirectly().catch(() => undefined);
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     const { pendingWrites, deadLettered } = await this.log.stats();
     return { flushed: true, pendingWrites, deadLettered };
+  }
+
+  /** Why changes are still pending: what the log, the last flush and the admission say. */
+  private async waitingFor(): Promise<string> {
+    const reasons: string[] = [];
+    try {
+      const { pendingWrites, oldestPendingMs, missingChanges } = await this.log.stats();
+      const age = oldestPendingMs === null ? '' : `, the oldest accepted ${Math.round(oldestPendingMs / 1000)} s ago`;
+      reasons.push(`${pendingWrites} records still pending${age}`);
+      if (missingChanges > 0) reasons.push(`${missingChanges} accepted changes vanished from Redis (see /health)`);
+    } catch (error) {
+      reasons.push(`Redis cannot be read: ${(error as Error).message}`);
+    }
+    if (this.options.role === 'api')
+      reasons.push('this process does not flush (WRITE_BEHIND_ROLE=api): no worker took them');
+    const failure = this.flusher.lastFailure;
+    if (failure !== undefined) reasons.push(`the last flush failed: ${failure.message}`);
+    const refusal = this.admission.refusal;
+    if (refusal !== undefined) reasons.push(`writes are refused: ${refusal.message}`);
+    return `Not flushed within ${WAIT_LIMIT_MS / 1000} s: ${reasons.join('; ')}`;
   }
 
   /** Changes that failed `WRITE_BEHIND_MAX_ATTEMPTS` times, with the reason. */

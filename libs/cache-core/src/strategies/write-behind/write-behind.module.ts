@@ -4,10 +4,13 @@ import { CacheKeys, ONE_SLOT } from '../../redis/cache-keys';
 import { CACHE_LEADS } from '../../redis/record-cache';
 import { QueueConnection, QueueConnectionModule } from '../../redis/queue-connection';
 import { STRATEGY_EXPORTS, strategyProviders } from '../strategy-providers';
+import { CacheHealth } from '../../cache-health';
 import { AcceptedChangeFeed } from './accepted-change-feed';
+import { ChangeLogAudit } from './change-log-audit';
 import { FlushProcessor } from './flush.processor';
 import { FlushTrigger } from './flush-trigger';
 import { WriteBehindController } from './write-behind.controller';
+import { WriteAdmission } from './write-admission';
 import { WRITE_BEHIND_QUEUE } from './write-behind.queue';
 import { WriteBehindFlusher } from './write-behind-flusher';
 import { WriteBehindStrategy } from './write-behind.strategy';
@@ -38,11 +41,14 @@ import { WriteBehindStrategy } from './write-behind.strategy';
     WriteBehindFlusher,
     FlushProcessor,
     AcceptedChangeFeed,
+    WriteAdmission,
+    ChangeLogAudit,
+    { provide: CacheHealth, useExisting: ChangeLogAudit },
     // Accepting a change checks its unique value against every record: all keys in one slot (see CacheKeys).
     { provide: ONE_SLOT, useValue: true },
     // Redis has changes Postgres has not: what the outbox brings (flushes) is never newer than the cache.
     { provide: CACHE_LEADS, useValue: true },
   ],
-  exports: [...STRATEGY_EXPORTS, ONE_SLOT, CACHE_LEADS],
+  exports: [...STRATEGY_EXPORTS, ONE_SLOT, CACHE_LEADS, CacheHealth],
 })
 export class WriteBehindModule {}

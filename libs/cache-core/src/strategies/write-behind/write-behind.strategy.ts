@@ -24,6 +24,7 @@ import { CacheStats } from '../../stats/cache-stats';
 import { BaseRecordStrategy, type StrategyRead } from '../base-record.strategy';
 import { FlushTrigger } from './flush-trigger';
 import { IdBlock } from './id-block';
+import { REFUSAL_REASONS, REFUSED_STAT, WriteAdmission } from './write-admission';
 import { WriteBehindStore } from './write-behind-store';
 
 const CHANGE_LOG_STATS = [
@@ -35,6 +36,8 @@ const CHANGE_LOG_STATS = [
   'pendingWrites',
   'oldestPendingMs',
   'lastFlush',
+  'settled',
+  'missingChanges',
 ] as const satisfies readonly (keyof ChangeLogStats)[];
 
 /** Concurrent changes of one record retry on top of each other; past this many tries the caller gets 409. */
@@ -68,6 +71,7 @@ export class WriteBehindStrategy<T extends CacheableRecord, C, U>
     private readonly trigger: FlushTrigger,
     private readonly idempotency: IdempotencyRecords,
     private readonly options: WriteBehindConfig,
+    private readonly admission: WriteAdmission,
   ) {
     super(cache, writeStore, stats);
     this.ids = new IdBlock(this.writeStore);
@@ -80,6 +84,7 @@ export class WriteBehindStrategy<T extends CacheableRecord, C, U>
   override async create(input: C, options?: WriteOptions<T>): Promise<T> {
     this.assertAccepting();
     return this.idempotently(options, async () => {
+      this.admission.assertAccepting();
       const record = this.writeStore.build(await this.ids.next(), input, new Date());
       await this.accept({ kind: 'put', record }, 0, null, options);
       return record;
@@ -89,6 +94,7 @@ export class WriteBehindStrategy<T extends CacheableRecord, C, U>
   override async update(id: number, changes: U, options?: WriteOptions<T>): Promise<T> {
     this.assertAccepting();
     return this.idempotently(options, async () => {
+      this.admission.assertAccepting();
       const patched = options?.idempotency === undefined ? await this.patch(id, changes, options) : undefined;
       if (patched !== undefined) return patched;
       for (let attempt = 0; attempt < MAX_CONFLICT_RETRIES; attempt += 1) {
@@ -104,6 +110,7 @@ export class WriteBehindStrategy<T extends CacheableRecord, C, U>
   override async remove(id: number, options?: WriteOptions<T>): Promise<void> {
     this.assertAccepting();
     await this.idempotently(options, async () => {
+      this.admission.assertAccepting();
       for (let attempt = 0; attempt < MAX_CONFLICT_RETRIES; attempt += 1) {
         const current = await this.current(id, options);
         const deletion: Change<T> = { kind: 'delete', id, version: current.version + 1 };
@@ -125,11 +132,17 @@ export class WriteBehindStrategy<T extends CacheableRecord, C, U>
 
   /** The change log's counters, from Redis; null each while Redis cannot be read (`/stats` still answers). */
   override async statsExtras(): Promise<Record<string, number | string | null>> {
+    const admission = {
+      refusingWrites: this.admission.refusal?.reason ?? null,
+      ...Object.fromEntries(
+        [...this.admission.refusedCounts()].map(([reason, count]) => [REFUSED_STAT[reason], count]),
+      ),
+    };
     try {
-      return { ...(await this.log.stats()) };
+      return { ...(await this.log.stats()), ...admission };
     } catch (error) {
       this.cache.failed(error);
-      return Object.fromEntries(CHANGE_LOG_STATS.map((name) => [name, null]));
+      return { ...Object.fromEntries(CHANGE_LOG_STATS.map((name) => [name, null])), ...admission };
     }
   }
 
@@ -147,6 +160,25 @@ export class WriteBehindStrategy<T extends CacheableRecord, C, U>
       counter('write_behind_flushes_total', 'Flush batches written to PostgreSQL', (s) => s.dbFlushes),
       counter('write_behind_flushed_rows_total', 'Rows written to PostgreSQL by flushes', (s) => s.flushedRows),
       gauge('write_behind_dead_letters', 'Changes PostgreSQL refused, kept for replay', (s) => s.deadLettered),
+      counter(
+        'write_behind_missing_changes_total',
+        'Records whose accepted changes vanished from Redis before reaching PostgreSQL (eviction, flush, failover)',
+        (s) => s.missingChanges,
+      ),
+      {
+        name: 'write_behind_refusing_writes',
+        help: 'Whether writes are refused now (1) and why: eviction-policy, memory, pending',
+        type: 'gauge',
+        labelNames: ['reason'],
+        samples: (s) => REFUSAL_REASONS.map((reason) => [{ reason }, s.refusingWrites === reason ? 1 : 0]),
+      },
+      {
+        name: 'write_behind_refused_writes_total',
+        help: 'Writes answered 503 before reaching Redis, by reason (this instance)',
+        type: 'counter',
+        labelNames: ['reason'],
+        samples: (s) => REFUSAL_REASONS.map((reason) => [{ reason }, Number(s[REFUSED_STAT[reason]] ?? 0)]),
+      },
     ];
   }
 
@@ -219,12 +251,13 @@ export class WriteBehindStrategy<T extends CacheableRecord, C, U>
     if (!this.cache.writable) throw new CacheUnavailableError();
     let result: Awaited<ReturnType<ChangeLog['patch']>>;
     try {
-      result = await this.log.patch<T>(id, fields, options?.ifMatch);
+      result = await this.log.patch<T>(id, fields, options?.ifMatch, this.options.maxPending);
     } catch (error) {
       if (error instanceof DomainError) throw error;
       this.cache.failed(error);
       throw cacheWriteFailure(error);
     }
+    if (result === 'full') this.admission.pendingLimitReached();
     if (result === 'absent') return undefined;
     if (result === 'gone') throw this.store.notFound(id);
     if (result === 'precondition') throw this.store.preconditionFailed(id);
@@ -262,6 +295,7 @@ export class WriteBehindStrategy<T extends CacheableRecord, C, U>
         expectedVersion,
         { next, previous: previousUnique, postgresOwner },
         answer,
+        this.options.maxPending,
       );
     } catch (error) {
       if (error instanceof DomainError) throw error;
@@ -273,6 +307,7 @@ export class WriteBehindStrategy<T extends CacheableRecord, C, U>
       if (stored !== null) throw replayFor(stored, write);
       throw new IdempotencyKeyInUseError();
     }
+    if (result === 'full') this.admission.pendingLimitReached();
     if (result === 'gone') throw this.store.notFound(id);
     if (result === 'conflict') throw this.writeStore.uniqueConflict(next ?? '');
     // Another change won: the caller reads the new current state (a 412 there if If-Match no longer holds).

@@ -7,6 +7,7 @@
       KEYS[1] pending
       KEYS[2] accepted
       KEYS[3] dead letters
+      KEYS[4] counters (hash: `replayed` counts records sent back)
 
       ARGV[1] now, in ms
       ARGV[2..] the ids
@@ -14,12 +15,12 @@
     Output:
       how many were replayed
 ]]
-local pendingKey, acceptedKey, deadKey = KEYS[1], KEYS[2], KEYS[3]
+local pendingKey, acceptedKey, deadKey, countersKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 
 local replayed = 0
 for i = 2, #ARGV do
   if redis.call('HDEL', deadKey, ARGV[i]) == 1 then
-    redis.call('ZADD', pendingKey, ARGV[1], ARGV[i])
+    redis.call('HINCRBY', countersKey, 'replayed', redis.call('ZADD', pendingKey, ARGV[1], ARGV[i]))
     redis.call('ZADD', acceptedKey, 'NX', ARGV[1], ARGV[i])
     replayed = replayed + 1
   end

@@ -22,6 +22,7 @@
       KEYS[10] that owner's tombstone
       KEYS[11] dead letters (hash: id -> JSON): a change replaces a dead-lettered one, whose letter goes
       KEYS[12] the idempotency record (a placeholder key when there is none)
+      KEYS[13] who held the new unique value until its record was flushed (see wb-ack)
 
       ARGV[1]  id
       ARGV[2]  'put' or 'delete'
@@ -34,10 +35,12 @@
       ARGV[9]  the idempotent answer as JSON, or ''
       ARGV[10] the answer's TTL in ms
       ARGV[11] the channel accepted changes are announced on (`<id>:<version>`, `:D` added for a deletion)
+      ARGV[12] the most records that may be pending (`WRITE_BEHIND_MAX_PENDING`; 0 for no limit)
 
     Output:
       'ok', 'retry' (another change won), 'conflict' (unique value taken), 'gone' (deleted),
-      'duplicate' (the idempotency key already has an answer; nothing changed)
+      'duplicate' (the idempotency key already has an answer; nothing changed), 'full' (as many records as
+      allowed are pending and this one is not: nothing changed)
 ]]
 --- @include "version-of"
 --- @include "log-change"
@@ -50,12 +53,21 @@ if ARGV[9] ~= '' and redis.call('EXISTS', answerKey) == 1 then return 'duplicate
 if redis.call('EXISTS', tombstoneKey) == 1 then return 'gone' end
 local current = redis.call('GET', entryKey)
 if current and versionOf(current) ~= tonumber(ARGV[4]) then return 'retry' end
+local maxPending = tonumber(ARGV[12])
+if maxPending > 0 and not redis.call('ZSCORE', pendingKey, id) and redis.call('ZCARD', pendingKey) >= maxPending then
+  return 'full'
+end
 local unique, previous, pgOwner = ARGV[5], ARGV[6], ARGV[7]
 if unique ~= '' then
   local holder = redis.call('HGET', uniqueKey, unique)
   if holder and holder ~= '-' and holder ~= id then return 'conflict' end
   -- Postgres's owner still holds it unless write-behind already deleted that owner (its tombstone).
   if not holder and pgOwner ~= '' and pgOwner ~= id and redis.call('EXISTS', ownerTombstoneKey) == 0 then
+    return 'conflict'
+  end
+  -- Released from the hash by a flush after the caller asked Postgres for the owner: Postgres has it now.
+  local flushedOwner = not holder and redis.call('GET', KEYS[13])
+  if flushedOwner and flushedOwner ~= id and not (flushedOwner == pgOwner and redis.call('EXISTS', ownerTombstoneKey) == 1) then
     return 'conflict'
   end
   redis.call('HSET', uniqueKey, unique, id)
