@@ -4,10 +4,10 @@ import { READ_THROUGH } from '../apps/read-through/src/app.module';
 import { REFRESH_AHEAD } from '../apps/refresh-ahead/src/app.module';
 import { WRITE_THROUGH } from '../apps/write-through/src/app.module';
 import { RedisServer } from './support/redis-server';
-import { ADAPTERS, newUser, startTestApp, type TestApp } from './support/test-app';
+import { type AdapterName, newUser, startTestApp, type TestApp } from './support/test-app';
 
 /** The cache-only patterns: everything they keep in Redis can be rebuilt from Postgres. */
-const CACHE_ONLY: [string, PatternAppDefinition, (typeof ADAPTERS)[number]][] = [
+const CACHE_ONLY: [string, PatternAppDefinition, AdapterName][] = [
   ['cache-aside', CACHE_ASIDE, 'express'],
   ['read-through', READ_THROUGH, 'fastify'],
   ['write-through', WRITE_THROUGH, 'express'],
