@@ -53,6 +53,23 @@ describe.each([
       expect((await t.db.query('SELECT 1 FROM users WHERE email = $1', [input.email])).rowCount).toBe(0);
     });
 
+    it.each([
+      ['/stats?scope[]=5', 'Query parameter scope[]: arrays and objects are not accepted, send one plain value'],
+      ['/stats?scope[a]=5', 'Query parameter scope[a]: arrays and objects are not accepted, send one plain value'],
+      ['/stats?scope=instance&scope=cluster', 'Query parameter scope is repeated: send it once'],
+      ['/users/1?x%5B%5D=1', 'Query parameter x[]: arrays and objects are not accepted, send one plain value'],
+    ])('answers %s with 400 naming the parameter, never ignoring it', async (path, message) => {
+      const answer = await t.http().get(path).expect(400);
+      expect(answer.body).toEqual({ statusCode: 400, message, error: 'Bad Request' });
+      expect(answer.headers['content-type']).toMatch(/^application\/json/);
+    });
+
+    it('refuses a write whose query is nested before it runs', async () => {
+      const before = await accepted();
+      await t.http().post('/users?x[]=1').send(newUser()).expect(400);
+      expect(await accepted()).toEqual(before);
+    });
+
     it('keeps a real emoji (a valid surrogate pair)', async () => {
       const created = await t
         .http()

@@ -15,7 +15,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { AppDefinition } from '../app-definition';
 import { appLogger, routeConsoleWarnings } from './app-logger';
 import { JsonExpressAdapter } from './json-express-adapter';
-import { observeRequests } from './request-hooks';
+import { observeRequests, refuseNestedQueries } from './request-hooks';
 
 /** The largest request body any app accepts; bigger ones get 413. */
 export const BODY_LIMIT_BYTES = 100 * 1024;
@@ -64,6 +64,7 @@ export async function createAppWith(definition: AppDefinition, slices: ConfigSli
     );
     acceptJsonBodiesOnly(fastify);
     observeRequests(fastify, slices.http);
+    refuseNestedQueries(fastify, slices.http);
     app = fastify;
   } else {
     const express = await NestFactory.create<NestExpressApplication>(module, new JsonExpressAdapter(), {
@@ -76,6 +77,7 @@ export async function createAppWith(definition: AppDefinition, slices: ConfigSli
     // hash every other body for a weak one.
     express.set('etag', false);
     observeRequests(express, slices.http);
+    refuseNestedQueries(express, slices.http);
     express.useBodyParser('json', { limit: BODY_LIMIT_BYTES });
     app = express;
   }

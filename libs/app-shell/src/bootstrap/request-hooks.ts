@@ -68,3 +68,45 @@ export function observeRequests(app: INestApplication, http: HttpConfig): void {
 function header(value: unknown): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
+
+/**
+ * Why a URL's query cannot be taken, or null. Every query parameter of this API is one plain value: a key with
+ * brackets (`scope[]=5`, `scope[a]=5`, which some parsers turn into arrays and objects) or a repeated key would
+ * otherwise be ignored, or read as something the client did not mean, so it is a 400 like any other bad value.
+ */
+export function queryProblem(url: string): string | null {
+  const start = url.indexOf('?');
+  if (start === -1) return null;
+  const seen = new Set<string>();
+  for (const key of new URLSearchParams(url.slice(start + 1)).keys()) {
+    if (key.includes('[') || key.includes(']')) {
+      return `Query parameter ${key}: arrays and objects are not accepted, send one plain value`;
+    }
+    if (seen.has(key)) return `Query parameter ${key} is repeated: send it once`;
+    seen.add(key);
+  }
+  return null;
+}
+
+const badQuery = (message: string): string => JSON.stringify({ statusCode: 400, message, error: 'Bad Request' });
+
+/** Answers 400 to a request whose query is not one plain value per parameter (see {@link queryProblem}). */
+export function refuseNestedQueries(app: INestApplication, http: HttpConfig): void {
+  if (http.adapter === 'fastify') {
+    (app as NestFastifyApplication)
+      .getHttpAdapter()
+      .getInstance()
+      .addHook('onRequest', (request, reply, done) => {
+        const problem = queryProblem(request.url);
+        if (problem === null) return done();
+        void reply.code(400).type('application/json; charset=utf-8').send(badQuery(problem));
+      });
+    return;
+  }
+  (app as NestExpressApplication).use((request: IncomingMessage, response: ServerResponse, next: () => void) => {
+    const problem = queryProblem(request.url ?? '');
+    if (problem === null) return next();
+    response.writeHead(400, { 'Content-Type': 'application/json; charset=utf-8' });
+    response.end(badQuery(problem));
+  });
+}
