@@ -68,11 +68,19 @@ export class AppProcess {
     return health?.status === 200 && (health.body as { status?: string } | null)?.status === 'ok';
   }
 
-  /** Sends `signal` and resolves with how it ended (exit code or signal) and how long that took. */
-  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<{ ended: string; ms: number }> {
+  /**
+   * Sends `signal` and resolves with how it ended (exit code or signal) and how long that took; `running` if it
+   * had not ended within `waitMs` (then `cleanUp` kills it).
+   */
+  async stop(signal: NodeJS.Signals = 'SIGTERM', waitMs = 60_000): Promise<{ ended: string; ms: number }> {
     const started = Date.now();
     this.child.kill(signal);
-    const ended = await this.exited!;
+    let timer: NodeJS.Timeout | undefined;
+    const ended = await Promise.race([
+      this.exited!,
+      new Promise<string>((resolve) => (timer = setTimeout(() => resolve('running'), waitMs))),
+    ]);
+    clearTimeout(timer);
     return { ended, ms: Date.now() - started };
   }
 

@@ -6,6 +6,8 @@ import { WRITE_BEHIND_QUEUE } from './write-behind.queue';
 
 const FLUSH = 'flush';
 const NOW_TIMEOUT_MS = 1000;
+/** How long shutdown lets BullMQ close the queue before dropping its connection. */
+const CLOSE_GRACE_MS = 2000;
 
 /**
  * Asks the workers to flush, through BullMQ. Triggers are debounced into one delayed job per delay window,
@@ -26,6 +28,36 @@ export class FlushTrigger {
   ) {
     // Without a listener BullMQ prints every reconnect failure with its stack: one line per outage instead.
     queue.on('error', (error) => this.connectionLost(error));
+    this.boundShutdown(queue as Queue & { onApplicationShutdown?: () => Promise<unknown> });
+  }
+
+  /**
+   * `@nestjs/bullmq` closes the queue at shutdown with `queue.close()`, which waits for its Redis connection to
+   * come up, however long Redis is away (an app stopped during an outage ran until it was killed). Bounded here:
+   * past the grace its connection is dropped, and the app's shutdown goes on.
+   */
+  private boundShutdown(queue: Queue & { onApplicationShutdown?: () => Promise<unknown> }): void {
+    const close = queue.onApplicationShutdown?.bind(queue);
+    if (close === undefined) return;
+    queue.onApplicationShutdown = async () => {
+      if (this.outage) {
+        // Not awaited: BullMQ's disconnect, too, first waits for the connection it is dropping to come up.
+        queue.disconnect().catch(() => undefined);
+        return;
+      }
+      let timer: NodeJS.Timeout | undefined;
+      const closed = await Promise.race([
+        close().then(
+          () => true,
+          () => true,
+        ),
+        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), CLOSE_GRACE_MS))),
+      ]);
+      clearTimeout(timer);
+      if (closed) return;
+      this.logger.warn('BullMQ did not close the flush queue in time: dropping its connection');
+      queue.disconnect().catch(() => undefined);
+    };
   }
 
   /** Logs the first connection error of an outage; the rest of it stays quiet. */

@@ -95,13 +95,15 @@ export class FlushProcessor implements OnApplicationBootstrap, BeforeApplication
   async beforeApplicationShutdown(): Promise<void> {
     clearInterval(this.watchdog);
     this.flusher.stop();
-    await settlesWithin(this.activeJob ?? Promise.resolve(), BATCH_GRACE_MS);
-    // BullMQ's graceful close waits for Redis however long it is away.
+    // BullMQ's graceful close waits for Redis however long it is away, and a batch in hand cannot be acknowledged
+    // without Redis: with Redis unreachable, neither is waited for (its claims time out and are flushed again).
     const reachable = this.cache.writable;
     if (!reachable) this.logger.warn('Redis unreachable at shutdown: closing BullMQ without waiting for it');
+    else await settlesWithin(this.activeJob ?? Promise.resolve(), BATCH_GRACE_MS);
     // Forced: the batch in hand is settled above, and BullMQ waiting for "current jobs" itself can hang for good
     // after its connections were cut and restored, leaving its lock and stalled-job timers running.
-    const closed = (await settlesWithin(this.worker?.close(true), CLOSE_GRACE_MS)) && reachable;
+    const closing = this.worker?.close(true).catch(() => undefined);
+    const closed = reachable && (await settlesWithin(closing, CLOSE_GRACE_MS));
     if (closed) return;
     // Dropping the connections fails the commands that wait for Redis (the queue's close among them).
     if (reachable) this.logger.warn('BullMQ did not close in time: dropping its connections');
