@@ -4,21 +4,12 @@
 // and off (0). Each run gets its own redis-server on a free port; the shared one is never touched.
 import autocannon from 'autocannon';
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import pg from 'pg';
 import { builtApp, healthy, ServerProcess } from '../scripts/lib/server-process.mjs';
+import { freePort } from '../scripts/lib/free-port.mjs';
 
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@localhost:5432/caching_patterns';
 const SECONDS = Number(process.env.PARTITION_SECONDS ?? 8);
-
-const freePort = () =>
-  new Promise((done, fail) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => done(port));
-    });
-    server.on('error', fail);
-  });
 
 async function run(breakerFailures) {
   const redisPort = await freePort();

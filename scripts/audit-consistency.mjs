@@ -27,6 +27,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { build, builtApp, healthy, ServerProcess } from './lib/server-process.mjs';
+import { freePort } from './lib/free-port.mjs';
 
 const PATTERNS = ['cache-aside', 'read-through', 'write-through', 'write-behind', 'refresh-ahead'];
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@localhost:5432/caching_patterns';
@@ -50,15 +51,6 @@ const { values: args } = parseArgs({
 
 const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
 const random = (n) => Math.floor(Math.random() * n);
-
-const freePort = () =>
-  new Promise((done, fail) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => done(port));
-    });
-    server.on('error', fail);
-  });
 
 /** A TCP proxy that can be cut (open connections destroyed, new ones refused) and restored. */
 class Proxy {

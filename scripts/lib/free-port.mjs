@@ -1,0 +1,28 @@
+import { createServer } from 'node:net';
+
+/**
+ * Ports from a range of this process's own (by pid), below Linux's ephemeral range (32768+), never the same one
+ * twice: asking the kernel for port 0 and closing it lets two processes get the same port, which one of them
+ * then finds taken when its server starts a moment later.
+ */
+const SPAN = 500;
+const BASE = 22_000 + (process.pid % 20) * SPAN;
+let handedOut = 0;
+
+function canListen(port) {
+  return new Promise((done) => {
+    const server = createServer();
+    server.once('error', () => done(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => done(true)));
+  });
+}
+
+/** A TCP port nothing listens on right now, and that this process has not handed out before. */
+export async function freePort() {
+  for (let tries = 0; tries < SPAN; tries += 1) {
+    const port = BASE + (handedOut % SPAN);
+    handedOut += 1;
+    if (await canListen(port)) return port;
+  }
+  throw new Error(`no free port in ${BASE}-${BASE + SPAN - 1}`);
+}
