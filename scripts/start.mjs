@@ -60,7 +60,7 @@ function startLocalPostgres() {
   const pgCtl = which('pg_ctl', postgresBinDirs());
   if (!initdb || !pgCtl) return false;
   if (process.getuid?.() === 0) {
-    log('Postgres refuses to run as root; start it as a service instead (see README).');
+    log('Postgres refuses to run as root; start it as a service instead (see docs/install.md).');
     return false;
   }
   const data = join(local, 'postgres');

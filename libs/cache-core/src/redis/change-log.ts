@@ -188,7 +188,7 @@ export class ChangeLog {
    * the replicas have it: WAIT counts the replicas of that master that have the change, so a failover that
    * promotes one of them loses nothing. It waits for as many as the master had at the last write (ROLE), at
    * most REDIS_WAIT_REPLICAS: right after a failover the new master has none until the old one rejoins, and
-   * writes go on meanwhile, durable on the new master alone (see the README).
+   * writes go on meanwhile, durable on the new master alone (see docs/consistency.md).
    */
   private async durably(
     script: 'wbAccept' | 'wbPatch',

@@ -155,7 +155,7 @@ export class AppConfig {
   CACHE_LEASE_WAIT_MS: number = 200;
 
   /**
-   * The invalidation outbox (see the README): every instance applies the invalidations committed with each change
+   * The invalidation outbox (see docs/consistency.md): every instance applies the invalidations committed with each change
    * (Postgres NOTIFY), and a sweep applies what a missed notification left. `false` only to compare against it.
    */
   @Transform(toBoolean)

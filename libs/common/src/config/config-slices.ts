@@ -125,7 +125,7 @@ export class CacheConfig {
   }
 }
 
-/** The invalidation outbox; the README explains it. */
+/** The invalidation outbox; docs/consistency.md explains it. */
 export class OutboxConfig {
   readonly enabled: boolean;
   readonly sweepMs: number;
@@ -138,7 +138,7 @@ export class OutboxConfig {
   }
 }
 
-/** Tuning of write-behind; the README explains each. */
+/** Tuning of write-behind; docs/patterns.md and docs/operations.md explain each. */
 export class WriteBehindConfig {
   /** `all` serves HTTP and flushes; `api` only serves; `worker` only flushes (no HTTP). */
   readonly role: AppConfig['WRITE_BEHIND_ROLE'];
@@ -177,7 +177,7 @@ export class WriteBehindConfig {
   }
 }
 
-/** Tuning of refresh-ahead; the README explains each in a few lines. */
+/** Tuning of refresh-ahead; docs/patterns.md explains each in a few lines. */
 export class RefreshAheadConfig {
   /** How often the sweep runs, in ms; 0 turns the scheduled sweep off (tests call `sweep()` directly). */
   readonly sweepIntervalMs: number;
