@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 // `npm run lint:docs`: every relative link in the README, docs/, test/README.md and bench/results/HISTORY.md
-// resolves (the file exists, and a `#fragment` names a heading of that file, as GitHub makes its anchors), and
-// every `npm run <script>` / `npm <command>` the README shows is one that package.json has. Exits 1 with a list.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+// resolves (the file exists, and a `#fragment` names a heading of that file, as GitHub makes its anchors), every
+// `npm run <script>` / `npm <command>` the README shows is one that package.json has, and docs/configuration.md
+// has the table generated from the config classes (`-- --write` regenerates it). Exits 1 with a list.
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
+import { configTable, END, START } from './lib/config-table.mjs';
 
 const root = resolve(import.meta.dirname, '..');
 const pages = [
@@ -61,6 +63,20 @@ for (const [, name] of readme.matchAll(/npm run ([a-z][\w:-]*\w)/g)) {
 }
 for (const [, command] of readme.matchAll(/\bnpm ([a-z]+)\b/g)) {
   if (!npmCommands.has(command)) problems.push(`README.md: npm ${command}: not a command this project uses`);
+}
+
+const configPage = join(root, 'docs/configuration.md');
+const page = readFileSync(configPage, 'utf8');
+const table = configTable(root);
+problems.push(...table.problems.map((problem) => `config: ${problem}`));
+const [before, rest] = page.split(START);
+const after = rest?.split(END)[1];
+if (after === undefined) problems.push('docs/configuration.md: the generated table has no start or end marker');
+else if (process.argv.includes('--write')) writeFileSync(configPage, `${before}${table.text}${after}`);
+else if (`${before}${table.text}${after}` !== page) {
+  problems.push(
+    'docs/configuration.md: the variables table is not what the config classes say: run `npm run lint:docs -- --write`',
+  );
 }
 
 if (problems.length > 0) {

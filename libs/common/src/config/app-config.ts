@@ -32,12 +32,14 @@ const toBoolean = ({ obj, key }: { obj: Record<string, unknown>; key: string }):
  * Defaults work against Postgres and Redis on localhost with their stock ports.
  */
 export class AppConfig {
+  /** HTTP port; defaults to the app's own (8001-8005, 8009, 8000, 8080). */
   @IsOptional()
   @IsInt()
   @Min(1)
   @Max(65535)
   PORT?: number;
 
+  /** Interface to listen on (all by default). */
   @IsString()
   HOST: string = '0.0.0.0';
 
@@ -47,6 +49,7 @@ export class AppConfig {
   @Max(65535)
   METRICS_PORT: number = 9464;
 
+  /** Postgres to use; the database is created if it does not exist. */
   @Matches(/^postgres(ql)?:\/\/.+/, { message: 'DATABASE_URL must be a postgres:// URL' })
   DATABASE_URL: string = 'postgres://postgres@localhost:5432/caching_patterns';
 
@@ -55,6 +58,7 @@ export class AppConfig {
   @Matches(/^[a-z_][a-z0-9_]{0,62}$/, { message: 'DATABASE_SCHEMA must be a lower-case SQL identifier' })
   DATABASE_SCHEMA?: string;
 
+  /** Postgres connections per app. */
   @IsInt()
   @Min(1)
   @Max(200)
@@ -65,6 +69,7 @@ export class AppConfig {
   @Min(100)
   DATABASE_TIMEOUT_MS: number = 5000;
 
+  /** The single Redis (unless `REDIS_CLUSTER_NODES` is set). */
   @Matches(/^rediss?:\/\/.+/, { message: 'REDIS_URL must be a redis:// URL' })
   REDIS_URL: string = 'redis://localhost:6379';
 
@@ -135,6 +140,7 @@ export class AppConfig {
   @Max(30 * 24 * 3600)
   IDEMPOTENCY_TTL_SECONDS: number = 86_400;
 
+  /** How long a cache entry lives, in seconds (before jitter). */
   @IsInt()
   @Min(1)
   CACHE_TTL_SECONDS: number = 300;
@@ -194,6 +200,7 @@ export class AppConfig {
   @Min(1)
   NEGATIVE_TTL_SECONDS: number = 30;
 
+  /** `express` or `fastify`; both pass the same e2e suite. */
   @IsIn(HTTP_ADAPTERS)
   HTTP_ADAPTER: HttpAdapterName = 'express';
 
@@ -355,10 +362,12 @@ export class AppConfig {
   @IsBoolean()
   ADMIN_OPEN: boolean = false;
 
+  /** Serve the OpenAPI document and Swagger UI at `/docs`. */
   @Transform(toBoolean)
   @IsBoolean()
   SWAGGER_ENABLED: boolean = true;
 
+  /** The most detailed level logged: `fatal`, `error`, `warn`, `log`, `debug` or `verbose`. */
   @IsIn(['fatal', 'error', 'warn', 'log', 'debug', 'verbose'])
   LOG_LEVEL: 'fatal' | 'error' | 'warn' | 'log' | 'debug' | 'verbose' = 'log';
 
