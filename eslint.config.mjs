@@ -50,6 +50,35 @@ export default tseslint.config(
       ),
     },
   },
+  // The layers, lowest first: common <- cache-core <- users, blog, app-shell, dashboard <- apps. A lib imports only
+  // libs below it, and only through their `@app/...` name (never a relative path into another lib).
+  ...[
+    ['common', ['@app/cache-core', '@app/users', '@app/blog', '@app/shell', '@app/dashboard']],
+    ['cache-core', ['@app/users', '@app/blog', '@app/shell', '@app/dashboard']],
+    ['users', ['@app/blog', '@app/shell', '@app/dashboard']],
+    ['blog', ['@app/users', '@app/shell', '@app/dashboard']],
+    ['app-shell', ['@app/users', '@app/blog', '@app/dashboard']],
+    ['dashboard', ['@app/cache-core', '@app/users', '@app/blog', '@app/shell']],
+  ].map(([lib, above]) => ({
+    files: [`libs/${lib}/**/*.ts`],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: above.map((name) => ({ name, message: `libs/${lib} sits below ${name}: it must not import it` })),
+          patterns: [
+            {
+              // A path into any lib's src/ (a file of the same lib never names its own lib's folder).
+              group: ['common', 'cache-core', 'users', 'blog', 'app-shell', 'dashboard']
+                .map((name) => `**/${name}/src/**`)
+                .concat(['**/libs/**', '**/apps/**']),
+              message: 'Import another lib by its @app/... name, never by a relative path out of this lib',
+            },
+          ],
+        },
+      ],
+    },
+  })),
   {
     files: ['test/**/*.ts', '**/*.spec.ts', 'bench/**/*.ts'],
     rules: {

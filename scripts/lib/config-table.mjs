@@ -27,6 +27,7 @@ const SLICES = {
 export function variables(root) {
   const source = readFileSync(join(root, 'libs/common/src/config/app-config.ts'), 'utf8');
   const body = source.slice(source.indexOf('export class AppConfig'));
+  /** @type {{ name: string, doc: string, value: string | null }[]} */
   const found = [];
   const property =
     /(\/\*\*[\s\S]*?\*\/)?((?:\s*@[^\n]*)*)\s*(?:readonly\s+)?([A-Z][A-Z0-9_]+)\??:\s*[^=;\n]+?(?:\s*=\s*([^;]+))?;/g;
@@ -59,6 +60,7 @@ const cell = (text) => text.replace(/\|/g, '\\|');
 /** The generated part of the page, and the variables that have no JSDoc or no reader (the page cannot say). */
 export function configTable(root) {
   const slices = readers(root);
+  /** @type {Map<string, { name: string, doc: string, value: string | null }[]>} */
   const groups = new Map(Object.keys(SLICES).map((slice) => [slice, []]));
   const problems = [];
   for (const variable of variables(root)) {

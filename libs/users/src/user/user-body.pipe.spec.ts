@@ -1,6 +1,6 @@
 import { BadRequestException, type ArgumentMetadata, ValidationPipe } from '@nestjs/common';
-import { CreateUserDto, PatchUserDto } from '../../../users/src/user/user.dto';
-import { JsonBodyPipe } from './json-body.pipe';
+import { JsonBodyPipe } from '@app/common';
+import { CreateUserDto, PatchUserDto } from './user.dto';
 
 const body = (metatype: ArgumentMetadata['metatype']): ArgumentMetadata => ({ type: 'body', metatype });
 
