@@ -29,8 +29,8 @@ export function xCache(read: Pick<CacheRead<unknown>, 'outcome' | 'tier'>): stri
 
 /**
  * One caching pattern over one kind of record: the only way application code reads or writes those records.
- * Each app binds exactly one implementation with `CacheCoreModule.forRoot({ strategy })` and injects it by this
- * class. Every implementation passes the same contract suite (`test/contract`): after a write is acknowledged,
+ * Each app binds exactly one implementation, through that strategy's module (`CacheAsideModule`, ...: their
+ * `strategyProviders()` provide it as this class), and injects it by this class. Every implementation passes the same contract suite (`test/contract`): after a write is acknowledged,
  * every read returns that write or a later one; a missing record reads as null; Redis being away never fails a read.
  */
 export abstract class CacheStrategy<

@@ -8,8 +8,8 @@ import {
 import type { CacheableRecord } from './cache-strategy';
 
 /**
- * The system of record (Postgres) as the strategies see it. A lib implements it for its entity and passes it
- * to `CacheCoreModule.forRoot({ store })`. Implementations throw `NotFoundError`, `ConflictError` or
+ * The system of record (Postgres) as the strategies see it. A lib implements it for its entity and provides it
+ * as `RecordStore` from a global store module (`UserStoreModule`, `PostStoreModule`). Implementations throw `NotFoundError`, `ConflictError` or
  * `DatabaseUnavailableError` from `@app/common`, never driver errors.
  */
 export abstract class RecordStore<T extends CacheableRecord = CacheableRecord, C = unknown, U = unknown> {

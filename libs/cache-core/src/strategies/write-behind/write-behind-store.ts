@@ -7,12 +7,6 @@ export interface DeletedRecord {
   version: number;
 }
 
-/** Why one change could not be written, so it can be retried or dead-lettered on its own. */
-export interface RejectedChange {
-  id: number;
-  reason: string;
-}
-
 /**
  * What write-behind needs from the system of record beyond {@link RecordStore}: ids reserved up front,
  * records built and merged in memory (Postgres sees them later), a unique key checked at request time, and
