@@ -5,10 +5,9 @@
 import autocannon from 'autocannon';
 import { spawn } from 'node:child_process';
 import pg from 'pg';
-import { builtApp, healthy, ServerProcess } from '../scripts/lib/server-process.mjs';
+import { builtApp, DATABASE_URL, healthy, isolatedEnv, ServerProcess } from '../scripts/lib/server-process.mjs';
 import { freePort } from '../scripts/lib/free-port.mjs';
 
-const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@localhost:5432/caching_patterns';
 const SECONDS = Number(process.env.PARTITION_SECONDS ?? 8);
 
 async function run(breakerFailures) {
@@ -24,15 +23,7 @@ async function run(breakerFailures) {
   const schema = `bench_partition_${breakerFailures}_${process.pid}`;
   const app = new ServerProcess(builtApp('cache-aside'), {
     port,
-    env: {
-      HOST: '127.0.0.1',
-      DATABASE_URL,
-      DATABASE_SCHEMA: schema,
-      REDIS_URL: `redis://127.0.0.1:${redisPort}`,
-      REDIS_KEY_PREFIX: `${schema}:`,
-      REDIS_BREAKER_FAILURES: String(breakerFailures),
-      LOG_LEVEL: 'error',
-    },
+    env: isolatedEnv(schema, redisPort, { REDIS_BREAKER_FAILURES: String(breakerFailures), LOG_LEVEL: 'error' }),
   });
   try {
     const url = `http://127.0.0.1:${port}`;

@@ -11,9 +11,8 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { freePort } from '../scripts/lib/free-port.mjs';
-import { build, builtApp, ServerProcess } from '../scripts/lib/server-process.mjs';
+import { build, builtApp, DATABASE_URL, isolatedEnv, ServerProcess } from '../scripts/lib/server-process.mjs';
 
-const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@localhost:5432/caching_patterns';
 const { values: args } = parseArgs({
   options: {
     maxmemory: { type: 'string', default: '8mb' },
@@ -58,17 +57,7 @@ function app(redisPort, schema, role) {
     (port) =>
       new ServerProcess(builtApp('write-behind'), {
         port,
-        env: {
-          HOST: '127.0.0.1',
-          DATABASE_URL,
-          DATABASE_SCHEMA: schema,
-          REDIS_URL: `redis://127.0.0.1:${redisPort}`,
-          REDIS_CLUSTER_NODES: '',
-          REDIS_KEY_PREFIX: `${schema}:`,
-          WRITE_BEHIND_ROLE: role,
-          LOG_LEVEL: 'warn',
-          NO_COLOR: '1',
-        },
+        env: isolatedEnv(schema, redisPort, { WRITE_BEHIND_ROLE: role, LOG_LEVEL: 'warn' }),
       }),
   );
 }

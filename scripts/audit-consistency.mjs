@@ -26,11 +26,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { build, builtApp, healthy, ServerProcess } from './lib/server-process.mjs';
+import { build, builtApp, DATABASE_URL, healthy, isolatedEnv, ServerProcess } from './lib/server-process.mjs';
 import { freePort } from './lib/free-port.mjs';
 
 const PATTERNS = ['cache-aside', 'read-through', 'write-through', 'write-behind', 'refresh-ahead'];
-const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@localhost:5432/caching_patterns';
 const REQUEST_TIMEOUT_MS = 5000;
 
 const { values: args } = parseArgs({
@@ -216,16 +215,7 @@ async function deploy(app, instances) {
     servers.push(
       new ServerProcess(builtApp(app), {
         port: await freePort(),
-        env: {
-          HOST: '127.0.0.1',
-          DATABASE_URL,
-          DATABASE_SCHEMA: schema,
-          REDIS_URL: `redis://127.0.0.1:${proxy.port}`,
-          REDIS_CLUSTER_NODES: '',
-          REDIS_KEY_PREFIX: `${schema}:`,
-          LOG_LEVEL: 'error',
-          NO_COLOR: '1',
-        },
+        env: isolatedEnv(schema, proxy.port, { LOG_LEVEL: 'error' }),
       }),
     );
   }

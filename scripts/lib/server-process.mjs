@@ -11,6 +11,26 @@ const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
 /** `/health` says ok: Postgres and Redis both answer (200 `degraded` means serving without Redis). */
 export const healthy = (status, body) => status === 200 && body?.status === 'ok';
 
+/** The shared Postgres the bench and the scripts put their own schemas in. */
+export const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@localhost:5432/caching_patterns';
+
+/**
+ * The environment of a built app of the bench's or a script's own: on 127.0.0.1, its own schema of the shared
+ * Postgres and its own key prefix, on the single Redis at `redisPort` (a private one, or a proxy in front of it).
+ */
+export function isolatedEnv(schema, redisPort, env = {}) {
+  return {
+    HOST: '127.0.0.1',
+    DATABASE_URL,
+    DATABASE_SCHEMA: schema,
+    REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+    REDIS_CLUSTER_NODES: '',
+    REDIS_KEY_PREFIX: `${schema}:`,
+    NO_COLOR: '1',
+    ...env,
+  };
+}
+
 /** `nest build`, with its output on this terminal; throws when it fails. */
 export function build() {
   const nest = join(root, 'node_modules/@nestjs/cli/bin/nest.js');
