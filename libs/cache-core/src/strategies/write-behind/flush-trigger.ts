@@ -21,6 +21,8 @@ export class FlushTrigger {
   private lastTrigger = 0;
   private unsettled?: Promise<void>;
   private outage = false;
+  /** The queue's connection was dropped at shutdown already (see `disconnect`). */
+  private dropped = false;
 
   constructor(
     @InjectQueue(WRITE_BEHIND_QUEUE) private readonly queue: Queue,
@@ -40,7 +42,7 @@ export class FlushTrigger {
     const close = queue.onApplicationShutdown?.bind(queue);
     if (close === undefined) return;
     queue.onApplicationShutdown = async () => {
-      if (this.outage) {
+      if (this.outage || this.dropped) {
         // Not awaited: BullMQ's disconnect, too, first waits for the connection it is dropping to come up.
         queue.disconnect().catch(() => undefined);
         return;
@@ -124,6 +126,7 @@ export class FlushTrigger {
 
   /** Drops the queue's connections at once: pending commands fail instead of waiting for Redis. */
   async disconnect(): Promise<void> {
+    this.dropped = true;
     await this.queue.disconnect();
   }
 
