@@ -1,4 +1,4 @@
-import { InvalidationTarget } from '@app/cache-core';
+import { GenerationCache, InvalidationTarget } from '@app/cache-core';
 import type { DatabaseTables } from '@app/common';
 import { Module } from '@nestjs/common';
 import { BlogMetrics } from './blog-metrics';
@@ -28,6 +28,7 @@ export const POST_TABLES: DatabaseTables = { entities: [PostEntity], migrations:
   imports: [PostStoreModule],
   controllers: [PostsController, BlogStatsController, BlogCacheController],
   providers: [
+    GenerationCache,
     PostsService,
     ListChunks,
     FullListReader,

@@ -1,30 +1,50 @@
-export * from './cache-strategy';
-export * from './cache-health';
-export { RedisMemory, type RedisMemoryState } from './redis/redis-memory';
-export * from './record-store';
-export * from './cache-core.module';
-export * from './single-flight';
-export * from './stats/cache-stats';
-export * from './stats/cache-metrics';
-export * from './redis/cache-keys';
-export * from './redis/record-cache';
-export * from './redis/change-log';
-export * from './redis/generation-cache';
-export * from './redis/owed-invalidations';
-export * from './outbox/committed-change';
-export * from './outbox/outbox-schema';
-export * from './outbox/read-gate';
-export * from './near/near-cache';
-export * from './outbox/change-confirmations';
-export * from './outbox/invalidation-outbox';
-export * from './redis/stats-board';
-export * from './strategies/cache-aside.module';
-export * from './strategies/read-through.module';
+// The public API of @app/cache-core: what apps, domains and tests use. The parts behind RecordCache, the Redis
+// connections and scripts stay inside the lib.
+
+// The strategy contract, and the modules that bind one pattern each.
+export {
+  PATTERNS,
+  type PatternName,
+  type CacheableRecord,
+  type CacheOutcome,
+  type CacheRead,
+  type PatternStatsExtras,
+  CacheStrategy,
+  xCache,
+} from './cache-strategy';
+export { CACHE_TOPOLOGY, type CacheTopology } from './cache-topology';
+export { RecordStore } from './record-store';
+export { CacheCoreModule } from './cache-core.module';
+export { CacheAsideModule } from './strategies/cache-aside.module';
+export { ReadThroughModule, type RecordLoaderProvider } from './strategies/read-through.module';
 export { RECORD_LOADER, type RecordLoader } from './strategies/read-through.strategy';
-export * from './strategies/write-through.module';
-export * from './strategies/no-cache.module';
-export * from './strategies/refresh-ahead/refresh-ahead.module';
+export { WriteThroughModule } from './strategies/write-through.module';
+export { NoCacheModule } from './strategies/no-cache.module';
+export { RefreshAheadModule } from './strategies/refresh-ahead/refresh-ahead.module';
 export type { RefreshAheadStrategy } from './strategies/refresh-ahead/refresh-ahead.strategy';
-export * from './strategies/write-behind/write-behind.module';
-export * from './strategies/write-behind/write-behind-store';
-export * from './strategies/write-behind/write-behind.queue';
+export { WriteBehindModule } from './strategies/write-behind/write-behind.module';
+export { type DeletedRecord, WriteBehindStore } from './strategies/write-behind/write-behind-store';
+export { WRITE_BEHIND_QUEUE } from './strategies/write-behind/write-behind.queue';
+export { ChangeLog, type DeadLetter } from './strategies/write-behind/change-log';
+
+// Caches a domain builds on.
+export { type CacheLookup, RecordCache } from './records/record-cache';
+export { OwedInvalidations } from './records/owed-invalidations';
+export { type Dependency, GenerationCache } from './redis/generation-cache';
+export { CacheKeys, type ListKeys } from './redis/cache-keys';
+export { NearCache } from './near/near-cache';
+export { SingleFlight } from './single-flight';
+
+// The invalidation outbox.
+export { type CommittedChange, InvalidationTarget } from './outbox/committed-change';
+export { installInvalidationOutbox, dropInvalidationOutbox } from './outbox/outbox-schema';
+export { InvalidationOutbox } from './outbox/invalidation-outbox';
+export { ChangeConfirmations } from './outbox/change-confirmations';
+export { ReadGate } from './outbox/read-gate';
+
+// Health, stats and metrics.
+export { type CacheHealthReport, CacheHealth } from './cache-health';
+export { RedisMemory, type RedisMemoryState } from './redis/redis-memory';
+export { CacheStats, type CacheStatsSnapshot } from './stats/cache-stats';
+export { cacheMetrics, type CacheMetricsSnapshot, sample } from './stats/cache-metrics';
+export { StatsBoard } from './redis/stats-board';

@@ -77,13 +77,14 @@ export class ListChunks {
   /** The highest id: from Redis (filled under the list-end generation) or, without the cache, from Postgres. */
   async maxId(useCache: boolean): Promise<number> {
     if (!useCache) return this.store.maxId();
-    try {
-      const cached = await this.cache.get(this.keys.end);
-      if (cached !== null) return Number(cached);
-    } catch (error) {
-      this.cache.failed(error);
-      return this.store.maxId();
-    }
+    const known = await this.cache.attempt(
+      async () => {
+        const cached = await this.cache.get(this.keys.end);
+        return cached === null ? null : Number(cached);
+      },
+      () => this.store.maxId(),
+    );
+    if (known !== null) return known;
     const tokens = await this.cache.tokens([this.keys.endGeneration]);
     const maxId = await this.store.maxId();
     if (tokens !== null) {
@@ -95,27 +96,26 @@ export class ListChunks {
   /** The chunks not in Redis (one pipelined round trip); all of them when Redis fails. */
   async missing(chunks: number): Promise<number[]> {
     const all = Array.from({ length: chunks }, (_, chunk) => chunk);
-    try {
-      const absent = await this.cache.absent(all.map((chunk) => this.keys.chunk(chunk)));
-      return all.filter((chunk) => absent[chunk]);
-    } catch (error) {
-      this.cache.failed(error);
-      return all;
-    }
+    return this.cache.attempt(
+      async () => {
+        const absent = await this.cache.absent(all.map((chunk) => this.keys.chunk(chunk)));
+        return all.filter((chunk) => absent[chunk]);
+      },
+      () => all,
+    );
   }
 
   /** One chunk as a stored segment (empty when it holds no posts): from Redis, else built. */
   async chunk(chunk: number, useCache: boolean): Promise<Buffer> {
     if (useCache) {
-      try {
-        const cached = await this.cache.getBuffer(this.keys.chunk(chunk));
-        if (cached !== null) {
-          this.counters.chunksFromCache += 1;
-          return cached;
-        }
-      } catch (error) {
-        this.cache.failed(error);
-        useCache = false;
+      const cached = await this.cache.attempt(
+        () => this.cache.getBuffer(this.keys.chunk(chunk)),
+        () => undefined,
+      );
+      if (cached === undefined) useCache = false;
+      else if (cached !== null) {
+        this.counters.chunksFromCache += 1;
+        return cached;
       }
     }
     return this.build(chunk, useCache);
@@ -206,11 +206,10 @@ export class ListChunks {
 
   private async payOwed(): Promise<void> {
     if (!this.owed.any || !this.cache.available) return;
-    try {
-      await this.owed.pay();
-    } catch (error) {
-      this.cache.failed(error);
-    }
+    await this.cache.attempt(
+      () => this.owed.pay(),
+      () => undefined,
+    );
   }
 
   private async applyInvalidations(chunks: number[] | 'everything'): Promise<void> {

@@ -29,20 +29,12 @@ export class PageCache {
   async page(after: number, limit: number): Promise<ListPage> {
     const key = this.chunks.keys.page(after, limit);
     if (!(await this.chunks.usable())) return this.counted(await this.build(after, limit), 'BYPASS');
-    try {
-      const cached = await this.cache.get(key);
-      if (cached !== null) {
-        const newline = cached.indexOf('\n');
-        const header = JSON.parse(cached.slice(0, newline)) as { deps: Dependency[]; next: number | null };
-        const current = await this.cache.mget(header.deps.map(([dependency]) => dependency));
-        if (header.deps.every(([, token], index) => current[index] === token)) {
-          return this.counted({ body: cached.slice(newline + 1), next: header.next }, 'HIT');
-        }
-      }
-    } catch (error) {
-      this.cache.failed(error);
-      return this.counted(await this.build(after, limit), 'BYPASS');
-    }
+    const hit = await this.cache.attempt(
+      () => this.cachedPage(key),
+      () => 'failed' as const,
+    );
+    if (hit === 'failed') return this.counted(await this.build(after, limit), 'BYPASS');
+    if (hit !== null) return this.counted(hit, 'HIT');
     // Tokens first: any chunk this page can span with dense ids, and the list's end.
     const first = this.chunks.chunkOf(after + 1);
     const reach = Math.ceil(limit / this.chunks.chunkSize) + 1;
@@ -67,6 +59,17 @@ export class PageCache {
 
   snapshot(): { pages: Record<ListPage['outcome'], number> } {
     return { pages: { ...this.counters } };
+  }
+
+  /** The page cached at `key` if every generation it was built under is still current; null otherwise. */
+  private async cachedPage(key: string): Promise<Omit<ListPage, 'outcome'> | null> {
+    const cached = await this.cache.get(key);
+    if (cached === null) return null;
+    const newline = cached.indexOf('\n');
+    const header = JSON.parse(cached.slice(0, newline)) as { deps: Dependency[]; next: number | null };
+    const current = await this.cache.mget(header.deps.map(([dependency]) => dependency));
+    if (!header.deps.every(([, token], index) => current[index] === token)) return null;
+    return { body: cached.slice(newline + 1), next: header.next };
   }
 
   private async build(after: number, limit: number): Promise<Omit<ListPage, 'outcome'> & { lastId: number | null }> {

@@ -40,3 +40,6 @@ export abstract class InvalidationTarget {
   /** Applies the changes, idempotently and never dropping a newer entry; throws when Redis fails. */
   abstract apply(changes: CommittedChange[]): Promise<void>;
 }
+
+/** The target used when an app provides no `InvalidationTarget`: the records' entries (`RecordEntries`). */
+export const DEFAULT_INVALIDATION_TARGET = Symbol('DEFAULT_INVALIDATION_TARGET');

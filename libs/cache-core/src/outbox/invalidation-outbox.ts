@@ -10,10 +10,9 @@ import { ModuleRef } from '@nestjs/core';
 import { randomBytes } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { NearCache } from '../near/near-cache';
-import { RecordCache } from '../redis/record-cache';
 import { RedisConnections } from '../redis/redis-connections';
 import { ChangeConfirmations } from './change-confirmations';
-import { type CommittedChange, InvalidationTarget, parseChange } from './committed-change';
+import { type CommittedChange, DEFAULT_INVALIDATION_TARGET, InvalidationTarget, parseChange } from './committed-change';
 import { InvalidationFeed } from './invalidation-feed';
 import { OUTBOX_TABLE, outboxChannels } from './outbox-schema';
 import { ReadGate } from './read-gate';
@@ -37,21 +36,6 @@ interface OutboxRow {
   record_id: number;
   version: number;
   operation: CommittedChange['operation'];
-}
-
-/** The records' entries, for an app that provides no other target. */
-class RecordEntries extends InvalidationTarget {
-  constructor(private readonly cache: RecordCache) {
-    super();
-  }
-
-  get writable(): boolean {
-    return this.cache.writable;
-  }
-
-  async apply(changes: CommittedChange[]): Promise<void> {
-    await this.cache.applyChanges(changes);
-  }
 }
 
 /**
@@ -124,7 +108,7 @@ export class InvalidationOutbox implements OnModuleInit, OnApplicationBootstrap,
     try {
       this.target = this.moduleRef.get(InvalidationTarget, { strict: false });
     } catch {
-      this.target = new RecordEntries(this.moduleRef.get(RecordCache, { strict: false }));
+      this.target = this.moduleRef.get<InvalidationTarget>(DEFAULT_INVALIDATION_TARGET, { strict: false });
     }
   }
 

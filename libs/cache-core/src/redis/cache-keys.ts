@@ -175,9 +175,6 @@ export class CacheKeys {
   }
 }
 
-/** Provided by a strategy module whose keys must all share one hash slot (write-behind). */
-export const ONE_SLOT = Symbol('ONE_SLOT');
-
 /** The keys of the blog's cached list for one chunk size. */
 export interface ListKeys {
   /** A gzip segment of the posts with ids in the chunk. */

@@ -19,9 +19,9 @@ export class GenerationCache {
     return this.redis.available;
   }
 
-  /** Counts a failed command; the caller degrades to Postgres. */
-  failed(error: unknown): void {
-    this.redis.failed(error);
+  /** See `RedisConnections.attempt`: a call that degrades to `fallback` when Redis fails. */
+  attempt<R, F = R>(call: () => Promise<R>, fallback: (error: unknown) => F | Promise<F>): Promise<R | F> {
+    return this.redis.attempt(call, fallback);
   }
 
   get(key: string): Promise<string | null> {
@@ -53,29 +53,27 @@ export class GenerationCache {
   }
 
   /** The current tokens of `generationKeys` (creating missing ones), or null when Redis is away. */
-  async tokens(generationKeys: string[]): Promise<string[] | null> {
-    try {
-      return await this.redis.reader.readGenerations(generationKeys.length, ...generationKeys, freshToken());
-    } catch (error) {
-      this.failed(error);
-      return null;
-    }
+  tokens(generationKeys: string[]): Promise<string[] | null> {
+    return this.attempt(
+      () => this.redis.reader.readGenerations(generationKeys.length, ...generationKeys, freshToken()),
+      () => null,
+    );
   }
 
   /** Stores `value` at `key` for `ttlMs` if every dependency still has its token; a failure only loses the fill. */
   async fillIfCurrent(key: string, value: string | Buffer, ttlMs: number, dependencies: Dependency[]): Promise<void> {
-    try {
-      await this.redis.reader.fillIfCurrent(
-        dependencies.length + 1,
-        key,
-        ...dependencies.map(([generation]) => generation),
-        value,
-        ttlMs,
-        ...dependencies.map(([, token]) => token),
-      );
-    } catch (error) {
-      this.failed(error);
-    }
+    await this.attempt(
+      () =>
+        this.redis.reader.fillIfCurrent(
+          dependencies.length + 1,
+          key,
+          ...dependencies.map(([generation]) => generation),
+          value,
+          ttlMs,
+          ...dependencies.map(([, token]) => token),
+        ),
+      () => undefined,
+    );
   }
 
   /** Moves each generation on and drops its data: `pairs` of (generation key, data key). Throws when Redis fails. */

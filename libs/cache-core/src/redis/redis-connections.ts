@@ -101,6 +101,20 @@ export class RedisConnections implements OnModuleInit, OnApplicationShutdown {
     this.reportOutage(error as Error);
   }
 
+  /**
+   * Runs a cache call; when it fails, counts the failure (see {@link failed}) and answers what `fallback` gives
+   * instead (which may rethrow), so the caller degrades to Postgres. The one place a failed Redis call is turned
+   * into a fallback.
+   */
+  async attempt<R, F = R>(call: () => Promise<R>, fallback: (error: unknown) => F | Promise<F>): Promise<R | F> {
+    try {
+      return await call();
+    } catch (error) {
+      this.failed(error);
+      return fallback(error);
+    }
+  }
+
   async ping(): Promise<void> {
     await this.reader.ping();
   }
@@ -158,6 +172,29 @@ export class RedisConnections implements OnModuleInit, OnApplicationShutdown {
   /** The masters of a cluster, or the one Redis: where a SCAN must run to see every key. */
   scanTargets(): Redis[] {
     return this.reader instanceof Cluster ? this.reader.nodes('master') : [this.reader];
+  }
+
+  /**
+   * Deletes every key matching `pattern` (SCAN on every master, never KEYS; UNLINK one key per command, since a
+   * cluster refuses multi-key commands across slots); returns how many. Throws when Redis fails.
+   */
+  async unlinkMatching(pattern: string): Promise<number> {
+    let removed = 0;
+    for (const node of this.scanTargets()) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+        cursor = next;
+        if (keys.length === 0) continue;
+        const pipeline = node.pipeline();
+        for (const key of keys) pipeline.unlink(key);
+        for (const [error, count] of (await pipeline.exec()) ?? []) {
+          if (error) throw error;
+          removed += count as number;
+        }
+      } while (cursor !== '0');
+    }
+    return removed;
   }
 
   /**

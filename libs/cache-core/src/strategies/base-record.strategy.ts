@@ -2,16 +2,16 @@ import type { IdempotencyClaim, StoredOutcome, WriteOptions } from '@app/common'
 import { Logger } from '@nestjs/common';
 import { type CacheableRecord, type CacheRead, CacheStrategy } from '../cache-strategy';
 import type { RecordStore } from '../record-store';
-import type { CacheLookup, RecordCache } from '../redis/record-cache';
+import type { CacheLookup, RecordCache } from '../records/record-cache';
 import { SingleFlight } from '../single-flight';
 import type { CacheStats } from '../stats/cache-stats';
 
 /**
- * A read as a strategy's `read` returns it. `settled: false` marks a load from Postgres that may be older than a
+ * A read as a strategy's `read` returns it. `current: false` marks a load from Postgres that may be older than a
  * write made meanwhile through another instance (the fill lost its lease, or never had it); callers that joined
  * that load late read again rather than take it.
  */
-export type StrategyRead<T> = CacheRead<T> & { settled?: boolean };
+export type StrategyRead<T> = CacheRead<T> & { current?: boolean };
 
 /**
  * What the record strategies share, with cache-aside's behaviour as the default: reads look in Redis, load
@@ -48,7 +48,7 @@ export abstract class BaseRecordStrategy<T extends CacheableRecord, C, U> extend
       return { value: own.value, outcome: own.outcome, tier: own.tier };
     }
     const { value: shared, joined } = await this.reads.join(String(id), () => this.read(id));
-    const read = joined && shared.settled === false ? await this.read(id) : shared;
+    const read = joined && shared.current === false ? await this.read(id) : shared;
     if (read.outcome !== 'HIT') this.explainLoad(id, read);
     this.stats.countRead(read.outcome, read.tier);
     return { value: read.value, outcome: read.outcome, tier: read.tier };
@@ -86,7 +86,7 @@ export abstract class BaseRecordStrategy<T extends CacheableRecord, C, U> extend
     if (!Logger.isLevelEnabled('debug')) return;
     const what = `${this.store.entityName} ${id}`;
     if (read.outcome === 'BYPASS') this.readLogger.debug(`${what}: Redis not used, read from PostgreSQL`);
-    else if (read.settled === false)
+    else if (read.current === false)
       this.readLogger.debug(`${what}: miss, loaded; not cached (a write took the lease)`);
     else this.readLogger.debug(`${what}: miss, loaded from PostgreSQL and cached`);
   }
@@ -98,7 +98,7 @@ export abstract class BaseRecordStrategy<T extends CacheableRecord, C, U> extend
     const row = await this.loadOnMiss(id, cached, () => this.store.findById(id));
     this.stats.countDbRead();
     if (cached.kind !== 'miss') return { value: row, outcome: 'BYPASS' };
-    return { value: row, outcome: 'MISS', settled: await this.cache.settle(id, cached.lease, row ?? undefined) };
+    return { value: row, outcome: 'MISS', current: await this.cache.endMiss(id, cached.lease, row ?? undefined) };
   }
 
   /** Loads after a miss; if the load fails, the miss's lease is let go for the next reader. */
@@ -106,7 +106,7 @@ export abstract class BaseRecordStrategy<T extends CacheableRecord, C, U> extend
     try {
       return await this.stats.timeLoad(load);
     } catch (error) {
-      if (cached.kind === 'miss') void this.cache.settle(id, cached.lease);
+      if (cached.kind === 'miss') void this.cache.endMiss(id, cached.lease);
       throw error;
     }
   }

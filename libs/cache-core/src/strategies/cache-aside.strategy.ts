@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { CacheableRecord } from '../cache-strategy';
 import { RecordStore } from '../record-store';
-import { RecordCache } from '../redis/record-cache';
+import { RecordCache } from '../records/record-cache';
 import { CacheStats } from '../stats/cache-stats';
 import { BaseRecordStrategy } from './base-record.strategy';
 

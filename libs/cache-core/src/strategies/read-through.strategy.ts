@@ -2,7 +2,7 @@ import type { DerivedMetric } from '@app/common';
 import { Inject, Injectable } from '@nestjs/common';
 import type { CacheableRecord, PatternStatsExtras } from '../cache-strategy';
 import { RecordStore } from '../record-store';
-import { RecordCache } from '../redis/record-cache';
+import { RecordCache } from '../records/record-cache';
 import { counter } from '../stats/cache-metrics';
 import { CacheStats } from '../stats/cache-stats';
 import { BaseRecordStrategy, type StrategyRead } from './base-record.strategy';
@@ -71,6 +71,6 @@ export class ReadThroughStrategy<T extends CacheableRecord, C, U> extends BaseRe
     else this.loads += 1;
     if (cached.kind !== 'miss') return { value, outcome: 'BYPASS' };
     const ttlMs = value === null ? this.cache.negativeTtlMs() : this.cache.ttlMs();
-    return { value, outcome: 'MISS', settled: await this.cache.settle(id, cached.lease, value, ttlMs) };
+    return { value, outcome: 'MISS', current: await this.cache.endMiss(id, cached.lease, value, ttlMs) };
   }
 }

@@ -2,7 +2,7 @@ import type { DerivedMetric, WriteOptions } from '@app/common';
 import { Injectable } from '@nestjs/common';
 import type { CacheableRecord, PatternName, PatternStatsExtras } from '../cache-strategy';
 import { RecordStore } from '../record-store';
-import { RecordCache } from '../redis/record-cache';
+import { RecordCache } from '../records/record-cache';
 import { counter, sample } from '../stats/cache-metrics';
 import { CacheStats } from '../stats/cache-stats';
 import { BaseRecordStrategy } from './base-record.strategy';

@@ -1,7 +1,7 @@
 import { RefreshAheadConfig } from '@app/common';
 import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import { HotSet } from '../../redis/hot-set';
-import { RecordCache } from '../../redis/record-cache';
+import { HotSet } from './hot-set';
+import { RecordCache } from '../../records/record-cache';
 
 /** Accesses are counted in memory and sent in one script call this often, instead of one call per read. */
 const FLUSH_EVERY_MS = 100;
@@ -48,11 +48,10 @@ export class HotKeys implements OnApplicationShutdown {
     const counts = new Map(this.buffered);
     this.buffered.clear();
     if (!this.cache.available) return;
-    try {
-      await this.hotSet.add(counts, Date.now() / 1000, this.lambda, this.options.hotKeysMax);
-    } catch (error) {
-      this.cache.failed(error);
-    }
+    await this.cache.attempt(
+      () => this.hotSet.add(counts, Date.now() / 1000, this.lambda, this.options.hotKeysMax),
+      () => undefined,
+    );
   }
 
   async onApplicationShutdown(): Promise<void> {

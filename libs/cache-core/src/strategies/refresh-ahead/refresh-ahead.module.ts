@@ -3,6 +3,7 @@ import { ScheduleModule } from '@nestjs/schedule';
 import { STRATEGY_EXPORTS, strategyProviders } from '../strategy-providers';
 import { HotItemsController } from './hot-items.controller';
 import { HotKeys } from './hot-keys';
+import { HotSet } from './hot-set';
 import { RefreshAheadScheduler } from './refresh-ahead.scheduler';
 import { RefreshAheadStrategy } from './refresh-ahead.strategy';
 
@@ -14,7 +15,7 @@ import { RefreshAheadStrategy } from './refresh-ahead.strategy';
 @Module({
   imports: [ScheduleModule.forRoot()],
   controllers: [HotItemsController],
-  providers: [...strategyProviders(RefreshAheadStrategy), HotKeys, RefreshAheadScheduler],
+  providers: [...strategyProviders(RefreshAheadStrategy), HotSet, HotKeys, RefreshAheadScheduler],
   exports: STRATEGY_EXPORTS,
 })
 export class RefreshAheadModule {}

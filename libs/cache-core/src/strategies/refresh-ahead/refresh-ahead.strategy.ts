@@ -5,7 +5,7 @@ import type { CacheableRecord, CacheRead, PatternName, PatternStatsExtras } from
 import type { StrategyRead } from '../base-record.strategy';
 import { RecordStore } from '../../record-store';
 import { CacheKeys } from '../../redis/cache-keys';
-import { RecordCache } from '../../redis/record-cache';
+import { RecordCache } from '../../records/record-cache';
 import { RedisLock } from '../../redis/redis-lock';
 import { SingleFlight } from '../../single-flight';
 import { counter, gauge, sample } from '../../stats/cache-metrics';
@@ -173,7 +173,7 @@ export class RefreshAheadStrategy<T extends CacheableRecord, C, U> extends Write
     this.expiries.delete(id);
     const row = await this.loadOnMiss(id, cached, () => this.load(id));
     if (cached.kind !== 'miss') return { value: row, outcome: 'BYPASS' };
-    return { value: row, outcome: 'MISS', settled: await this.cache.settle(id, cached.lease, row ?? undefined) };
+    return { value: row, outcome: 'MISS', current: await this.cache.endMiss(id, cached.lease, row ?? undefined) };
   }
 
   private async sweepHotKeys(): Promise<SweepResult> {

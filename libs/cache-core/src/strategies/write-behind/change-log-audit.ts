@@ -1,6 +1,6 @@
 import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { CacheHealth, type CacheHealthReport } from '../../cache-health';
-import { ChangeLog } from '../../redis/change-log';
+import { ChangeLog } from './change-log';
 import { RedisMemory } from '../../redis/redis-memory';
 import { WriteAdmission } from './write-admission';
 

@@ -1,8 +1,8 @@
 import { WriteBehindConfig } from '@app/common';
 import { type BeforeApplicationShutdown, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import type { Worker } from 'bullmq';
-import { RecordCache } from '../../redis/record-cache';
-import { ChangeLog } from '../../redis/change-log';
+import { RecordCache } from '../../records/record-cache';
+import { ChangeLog } from './change-log';
 import { FlushTrigger } from './flush-trigger';
 import { WriteAdmission } from './write-admission';
 import { WriteBehindFlusher } from './write-behind-flusher';

@@ -1,6 +1,6 @@
 import { CacheConfig, WriteBehindConfig, WritesRefusedError } from '@app/common';
 import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
-import { ChangeLog } from '../../redis/change-log';
+import { ChangeLog } from './change-log';
 import { evictsKeysWithoutTtl, RedisMemory, type RedisMemoryState } from '../../redis/redis-memory';
 
 /** Why write-behind refuses writes now. */

@@ -1,9 +1,9 @@
 import { DatabaseUnavailableError, DomainError, WriteBehindConfig } from '@app/common';
 import { Injectable, Logger } from '@nestjs/common';
 import type { CacheableRecord } from '../../cache-strategy';
-import { RecordCache } from '../../redis/record-cache';
+import { RecordCache } from '../../records/record-cache';
 import { CacheStats } from '../../stats/cache-stats';
-import { type Change, ChangeLog } from '../../redis/change-log';
+import { type Change, ChangeLog } from './change-log';
 import { RedisMemory } from '../../redis/redis-memory';
 import { WriteAdmission } from './write-admission';
 import { WriteBehindStore, type DeletedRecord } from './write-behind-store';

@@ -2,7 +2,7 @@ import { AdminTokenGuard, FlushTimeoutError, WriteBehindConfig } from '@app/comm
 import { Body, Controller, Get, HttpCode, HttpStatus, Post, Query, Res, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiPropertyOptional, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { ArrayMaxSize, IsArray, IsInt, Max, Min, ValidateIf } from 'class-validator';
-import { ChangeLog, type DeadLetter } from '../../redis/change-log';
+import { ChangeLog, type DeadLetter } from './change-log';
 import { FlushProcessor } from './flush.processor';
 import { FlushTrigger } from './flush-trigger';
 import { WriteAdmission } from './write-admission';

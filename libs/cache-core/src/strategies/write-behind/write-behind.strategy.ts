@@ -15,9 +15,9 @@ import {
 } from '@app/common';
 import { type BeforeApplicationShutdown, Injectable } from '@nestjs/common';
 import type { CacheableRecord, PatternStatsExtras } from '../../cache-strategy';
-import { type Change, ChangeLog, type ChangeLogStats } from '../../redis/change-log';
-import { IdempotencyRecords } from '../../redis/idempotency-records';
-import { RecordCache } from '../../redis/record-cache';
+import { type Change, ChangeLog, type ChangeLogStats } from './change-log';
+import { IdempotencyRecords } from './idempotency-records';
+import { RecordCache } from '../../records/record-cache';
 import { cacheWriteFailure } from '../../redis/redis-connections';
 import { counter, gauge } from '../../stats/cache-metrics';
 import { CacheStats } from '../../stats/cache-stats';
@@ -121,13 +121,7 @@ export class WriteBehindStrategy<T extends CacheableRecord, C, U>
   }
 
   override async storedOutcome(claim: IdempotencyClaim): Promise<StoredOutcome | null> {
-    if (!this.cache.writable) throw new CacheUnavailableError();
-    try {
-      return await this.idempotency.storedOutcome(claim);
-    } catch (error) {
-      this.cache.failed(error);
-      throw new CacheUnavailableError();
-    }
+    return this.inRedis(() => this.idempotency.storedOutcome(claim), notAnswered);
   }
 
   /** The change log's counters, from Redis; null each while Redis cannot be read (`/stats` still answers). */
@@ -138,12 +132,11 @@ export class WriteBehindStrategy<T extends CacheableRecord, C, U>
         [...this.admission.refusedCounts()].map(([reason, count]) => [REFUSED_STAT[reason], count]),
       ),
     };
-    try {
-      return { ...(await this.log.stats()), ...admission };
-    } catch (error) {
-      this.cache.failed(error);
-      return { ...Object.fromEntries(CHANGE_LOG_STATS.map((name) => [name, null])), ...admission };
-    }
+    const log = await this.cache.attempt(
+      () => this.log.stats(),
+      () => Object.fromEntries(CHANGE_LOG_STATS.map((name) => [name, null])),
+    );
+    return { ...log, ...admission };
   }
 
   /** Read from the change log in Redis, so every instance (API or worker) reports the same app-wide values. */
@@ -188,16 +181,31 @@ export class WriteBehindStrategy<T extends CacheableRecord, C, U>
       throw new CacheUnavailableError('Cache unavailable: unflushed changes cannot be read');
     if (cached.kind === 'hit') return { value: cached.value, outcome: 'HIT', tier: cached.tier };
     const deleted = await this.cache.isDeleted(id).catch(async (error: unknown) => {
-      await this.cache.settle(id, cached.lease);
+      await this.cache.endMiss(id, cached.lease);
       throw error;
     });
     if (deleted) {
-      await this.cache.settle(id, cached.lease);
+      await this.cache.endMiss(id, cached.lease);
       return { value: null, outcome: 'HIT' };
     }
     const row = await this.loadOnMiss(id, cached, () => this.store.findById(id));
     this.stats.countDbRead();
-    return { value: row, outcome: 'MISS', settled: await this.cache.settle(id, cached.lease, row ?? undefined) };
+    return { value: row, outcome: 'MISS', current: await this.cache.endMiss(id, cached.lease, row ?? undefined) };
+  }
+
+  /**
+   * A write-path Redis call (nothing tried while the write connection is down). A domain error (404, 409, 412)
+   * or an idempotent replay passes through; any other failure is counted and answered with `failure`'s 503.
+   */
+  private async inRedis<R>(call: () => Promise<R>, failure: (error: unknown) => Error = cacheWriteFailure): Promise<R> {
+    if (!this.cache.writable) throw new CacheUnavailableError();
+    try {
+      return await call();
+    } catch (error) {
+      if (error instanceof DomainError || error instanceof IdempotentReplay) throw error;
+      this.cache.failed(error);
+      throw failure(error);
+    }
   }
 
   /**
@@ -205,14 +213,7 @@ export class WriteBehindStrategy<T extends CacheableRecord, C, U>
    * A 412 when it is not a version `If-Match` named; the accept script then makes sure it still is.
    */
   private async current(id: number, options: WriteOptions<T> | undefined): Promise<T> {
-    let latest: { value: T | null; deleted: boolean };
-    if (!this.cache.writable) throw new CacheUnavailableError();
-    try {
-      latest = await this.cache.latest<T>(id);
-    } catch (error) {
-      this.cache.failed(error);
-      throw new CacheUnavailableError();
-    }
+    const latest = await this.inRedis(() => this.cache.latest<T>(id), notAnswered);
     if (latest.deleted) throw this.store.notFound(id);
     let current = latest.value;
     if (current === null) {
@@ -230,14 +231,7 @@ export class WriteBehindStrategy<T extends CacheableRecord, C, U>
   private async idempotently<R>(options: WriteOptions<T> | undefined, work: () => Promise<R>): Promise<R> {
     const claim = options?.idempotency;
     if (claim === undefined) return work();
-    if (!this.cache.writable) throw new CacheUnavailableError();
-    try {
-      return await this.idempotency.holding(claim, work);
-    } catch (error) {
-      if (error instanceof DomainError || error instanceof IdempotentReplay) throw error;
-      this.cache.failed(error);
-      throw cacheWriteFailure(error);
-    }
+    return this.inRedis(() => this.idempotency.holding(claim, work));
   }
 
   /**
@@ -248,21 +242,13 @@ export class WriteBehindStrategy<T extends CacheableRecord, C, U>
   private async patch(id: number, changes: U, options: WriteOptions<T> | undefined): Promise<T | undefined> {
     const fields = this.writeStore.patchOf(changes, new Date());
     if (fields === null) return undefined;
-    if (!this.cache.writable) throw new CacheUnavailableError();
-    let result: Awaited<ReturnType<ChangeLog['patch']>>;
-    try {
-      result = await this.log.patch<T>(id, fields, options?.ifMatch, this.options.maxPending);
-    } catch (error) {
-      if (error instanceof DomainError) throw error;
-      this.cache.failed(error);
-      throw cacheWriteFailure(error);
-    }
+    const result = await this.inRedis(() => this.log.patch<T>(id, fields, options?.ifMatch, this.options.maxPending));
     if (result === 'full') this.admission.pendingLimitReached();
     if (result === 'absent') return undefined;
     if (result === 'gone') throw this.store.notFound(id);
     if (result === 'precondition') throw this.store.preconditionFailed(id);
-    this.accepted(id, result as T);
-    return result as T;
+    this.accepted(id, result);
+    return result;
   }
 
   /** True once accepted; false when another change of the record won the race (the caller retries). */
@@ -287,21 +273,15 @@ export class WriteBehindStrategy<T extends CacheableRecord, C, U>
       write === undefined
         ? undefined
         : this.idempotency.answer(write, change.kind === 'put' ? change.record : undefined);
-    if (!this.cache.writable) throw new CacheUnavailableError();
-    let result: string;
-    try {
-      result = await this.log.accept(
+    const result = await this.inRedis(() =>
+      this.log.accept(
         change,
         expectedVersion,
         { next, previous: previousUnique, postgresOwner },
         answer,
         this.options.maxPending,
-      );
-    } catch (error) {
-      if (error instanceof DomainError) throw error;
-      this.cache.failed(error);
-      throw cacheWriteFailure(error);
-    }
+      ),
+    );
     if (result === 'duplicate' && write !== undefined) {
       const stored = await this.idempotency.storedOutcome(write);
       if (stored !== null) throw replayFor(stored, write);
@@ -327,4 +307,9 @@ export class WriteBehindStrategy<T extends CacheableRecord, C, U>
   private assertAccepting(): void {
     if (!this.accepting) throw new ShuttingDownError();
   }
+}
+
+/** The 503 of a read on the write path that Redis did not answer. */
+function notAnswered(): CacheUnavailableError {
+  return new CacheUnavailableError();
 }

@@ -1,10 +1,10 @@
 import { CacheConfig, CacheUnavailableError } from '@app/common';
 import { Injectable } from '@nestjs/common';
 import type { ChainableCommander } from 'ioredis';
-import type { CacheableRecord } from '../cache-strategy';
-import { CacheKeys } from './cache-keys';
-import { RedisConnections } from './redis-connections';
-import type { ScriptedRedis } from './redis-scripts';
+import type { CacheableRecord } from '../../cache-strategy';
+import { CacheKeys } from '../../redis/cache-keys';
+import { RedisConnections } from '../../redis/redis-connections';
+import type { ScriptedRedis } from '../../redis/redis-scripts';
 
 /**
  * How long a flushed record's claim on its unique value is remembered after it leaves the claims hash: longer

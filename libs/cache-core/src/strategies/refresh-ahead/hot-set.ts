@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { CacheKeys } from './cache-keys';
-import { RedisConnections } from './redis-connections';
+import { CacheKeys } from '../../redis/cache-keys';
+import { RedisConnections } from '../../redis/redis-connections';
 
 /** One id of the hot set, with its score decayed to `now` by the caller. */
 export interface HotSetEntry {

@@ -7,9 +7,9 @@ import {
   type StoredOutcome,
 } from '@app/common';
 import { Injectable } from '@nestjs/common';
-import { CacheKeys } from './cache-keys';
-import { RedisConnections } from './redis-connections';
-import { RedisLock } from './redis-lock';
+import { CacheKeys } from '../../redis/cache-keys';
+import { RedisConnections } from '../../redis/redis-connections';
+import { RedisLock } from '../../redis/redis-lock';
 
 /** Longest a request may hold its key before another may take it over (a crashed process's lock). */
 const LOCK_TTL_MS = 10_000;

@@ -1,0 +1,188 @@
+import { CacheConfig } from '@app/common';
+import { Injectable } from '@nestjs/common';
+import { randomBytes } from 'node:crypto';
+import type { CacheableRecord } from '../cache-strategy';
+import { NearCache } from '../near/near-cache';
+import { CacheKeys } from '../redis/cache-keys';
+import { RedisConnections } from '../redis/redis-connections';
+import { CacheStats } from '../stats/cache-stats';
+
+/**
+ * Result of looking a record up in Redis. A hit's `value` is null when the record is cached as absent; with
+ * `withTtl`, a hit also says how many ms the entry has left. A miss holds the lease to fill the entry, or
+ * `lease: null` when another reader held it for longer than this one would wait: load, but do not fill.
+ */
+export type CacheLookup<T> =
+  | { kind: 'hit'; value: T | null; ttlMs?: number; tier?: 'near' }
+  | { kind: 'miss'; lease: string | null }
+  | { kind: 'unavailable' };
+
+export const UNAVAILABLE = { kind: 'unavailable' } as const;
+
+/** A lease someone else holds. */
+const HELD = Symbol('held');
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The read side of the memcache lease protocol. A miss takes the record's lease (SET NX) or waits for whoever
+ * holds it; the lease holder loads from Postgres and stores the row only while its lease is still there, since
+ * every write deletes the lease: a load that raced a write is never stored. Each call degrades to "unavailable"
+ * (or false) when Redis fails.
+ */
+@Injectable()
+export class LeaseGuardedReads {
+  private readonly tokenPrefix = randomBytes(6).toString('hex');
+  private tokenSequence = 0;
+  /** Fills this instance makes under a lease it holds; its own readers that miss wait for them. */
+  private readonly localFills = new Map<number, { lease: string; done: Promise<void>; end: () => void }>();
+
+  constructor(
+    private readonly redis: RedisConnections,
+    private readonly keys: CacheKeys,
+    private readonly config: CacheConfig,
+    private readonly stats: CacheStats,
+    private readonly near: NearCache,
+  ) {}
+
+  /** The near cache, then the entry (with its TTL when asked), then the lease or another reader's fill. */
+  async lookup<T extends CacheableRecord>(id: number, withTtl: boolean): Promise<CacheLookup<T>> {
+    if (this.near.usable) {
+      const near = this.near.get<T>(id);
+      if (near !== undefined) return { kind: 'hit', value: near, tier: 'near' };
+    }
+    const epoch = this.near.epoch;
+    return this.redis.attempt(
+      async (): Promise<CacheLookup<T>> => {
+        const key = this.keys.entry(id);
+        const [ttlMs, raw] = withTtl
+          ? await this.redis.read((redis) => redis.entryWithTtl(key))
+          : [undefined, await this.redis.read((redis) => redis.get(key))];
+        if (raw !== null) {
+          const value = JSON.parse(raw) as T | null;
+          this.near.set(id, value, epoch);
+          return { kind: 'hit', value, ...(withTtl ? { ttlMs } : {}) };
+        }
+        const found = await this.leaseOrEntry<T>(id);
+        return found === HELD ? await this.awaitFill<T>(id) : found;
+      },
+      () => UNAVAILABLE,
+    );
+  }
+
+  /**
+   * Takes the lease to refill `id` even if a reader holds it (a refresh ahead of expiry): any write before the
+   * fill voids it, and the reader's own fill then fails harmlessly. Null when Redis is away.
+   */
+  async acquireLease(id: number): Promise<string | null> {
+    if (!this.redis.available) return null;
+    const lease = this.newToken();
+    return this.redis.attempt(
+      async () => {
+        await this.redis.read((redis) => redis.set(this.keys.lease(id), lease, 'PX', this.config.leaseTtlMs));
+        return lease;
+      },
+      () => null,
+    );
+  }
+
+  /**
+   * Stores a loaded record (or null for "absent") if `lease` is still the entry's lease. False when it was not
+   * stored: the lease was voided by a write (so the value may be older than that write) or held by another
+   * reader, or Redis failed.
+   */
+  async fill<T extends CacheableRecord>(id: number, value: T | null, lease: string, ttlMs: number): Promise<boolean> {
+    const epoch = this.near.epoch;
+    try {
+      const stored = await this.redis.attempt(
+        () =>
+          this.redis.read((redis) =>
+            redis.fillIfLeased(this.keys.entry(id), this.keys.lease(id), lease, JSON.stringify(value), ttlMs),
+          ),
+        () => 0,
+      );
+      if (stored === 1) {
+        this.stats.countCacheWrite();
+        this.near.set(id, value, epoch);
+      }
+      return stored === 1;
+    } finally {
+      this.leaseEnded(id, lease);
+    }
+  }
+
+  /** Lets `lease` go unused, so the next reader need not wait for it. True when it was still this reader's. */
+  async release(id: number, lease: string): Promise<boolean> {
+    try {
+      const released = await this.redis.attempt(
+        () => this.redis.reader.releaseLock(this.keys.lease(id), lease),
+        () => 0,
+      );
+      return released === 1;
+    } finally {
+      this.leaseEnded(id, lease);
+    }
+  }
+
+  /**
+   * The memcache lease rule across instances: only the first reader of a missing entry gets the lease (SET NX);
+   * the others wait for its fill, so a cold key read through many instances reaches Postgres about once.
+   */
+  private async leaseOrEntry<T extends CacheableRecord>(id: number): Promise<CacheLookup<T> | typeof HELD> {
+    const lease = this.newToken();
+    const epoch = this.near.epoch;
+    const [found, entry] = await this.redis.read((redis) =>
+      redis.leaseOrEntry(this.keys.entry(id), this.keys.lease(id), lease, this.config.leaseTtlMs),
+    );
+    if (found === 'hit') {
+      const value = JSON.parse(entry!) as T | null;
+      this.near.set(id, value, epoch);
+      return { kind: 'hit', value };
+    }
+    if (found !== 'lease') return HELD;
+    let end: () => void = () => undefined;
+    const done = new Promise<void>((resolve) => (end = resolve));
+    this.localFills.get(id)?.end();
+    this.localFills.set(id, { lease, done, end });
+    return { kind: 'miss', lease };
+  }
+
+  /** The fill (or release) under `lease` is over: this instance's readers waiting for it look again. */
+  private leaseEnded(id: number, lease: string): void {
+    const fill = this.localFills.get(id);
+    if (fill?.lease !== lease) return;
+    this.localFills.delete(id);
+    fill.end();
+  }
+
+  /**
+   * Polls for another reader's fill (after 5, 10, 20, then every 50 ms, up to `CACHE_LEASE_WAIT_MS`): bounded,
+   * so a lease holder that died (its lease lives 10 s) cannot stall reads. Takes the lease itself once it is gone
+   * (its holder gave up, or a write voided it); past the wait, a miss without lease.
+   */
+  private async awaitFill<T extends CacheableRecord>(id: number): Promise<CacheLookup<T>> {
+    const deadline = Date.now() + this.config.leaseWaitMs;
+    const local = this.localFills.get(id);
+    if (local !== undefined) {
+      // The lease holder is this instance: wait for its fill to end rather than poll, then look again.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        local.done,
+        new Promise((resolve) => (timer = setTimeout(resolve, this.config.leaseWaitMs))),
+      ]);
+      clearTimeout(timer);
+      const found = await this.leaseOrEntry<T>(id);
+      if (found !== HELD) return found;
+    }
+    for (let delay = 5; Date.now() + delay <= deadline; delay = Math.min(2 * delay, 50)) {
+      await sleep(delay);
+      const found = await this.leaseOrEntry<T>(id);
+      if (found !== HELD) return found;
+    }
+    return { kind: 'miss', lease: null };
+  }
+
+  private newToken(): string {
+    return `${this.tokenPrefix}:${(this.tokenSequence += 1)}`;
+  }
+}

@@ -1,0 +1,180 @@
+import { Inject, Injectable, Optional } from '@nestjs/common';
+import { CACHE_TOPOLOGY, type CacheTopology, SPREAD_TOPOLOGY } from '../cache-topology';
+import type { CacheableRecord } from '../cache-strategy';
+import { ChangeConfirmations } from '../outbox/change-confirmations';
+import type { CommittedChange } from '../outbox/committed-change';
+import { ReadGate } from '../outbox/read-gate';
+import { CacheKeys } from '../redis/cache-keys';
+import { RedisConnections } from '../redis/redis-connections';
+import { EntryTtls } from './entry-ttls';
+import { InvalidationDebt } from './invalidation-debt';
+import { type CacheLookup, LeaseGuardedReads, UNAVAILABLE } from './lease-guarded-reads';
+import { RecordEntries } from './record-entries';
+import { VersionedWrites } from './versioned-writes';
+
+export type { CacheLookup } from './lease-guarded-reads';
+
+/**
+ * One app's records in Redis, as the strategies use them: entries, the leases that guard fills
+ * ({@link LeaseGuardedReads}), versioned writes and tombstones ({@link VersionedWrites}), what is owed after an
+ * outage ({@link InvalidationDebt}) and the outbox's changes ({@link RecordEntries}). A failed call answers
+ * "unavailable" (or false) instead of throwing, so callers fall back to Postgres, unless it says it throws.
+ */
+@Injectable()
+export class RecordCache {
+  constructor(
+    private readonly redis: RedisConnections,
+    private readonly keys: CacheKeys,
+    private readonly ttls: EntryTtls,
+    private readonly gate: ReadGate,
+    private readonly confirmations: ChangeConfirmations,
+    private readonly debt: InvalidationDebt,
+    private readonly reads: LeaseGuardedReads,
+    private readonly writes: VersionedWrites,
+    private readonly entries: RecordEntries,
+    @Optional() @Inject(CACHE_TOPOLOGY) private readonly topology: CacheTopology = SPREAD_TOPOLOGY,
+  ) {}
+
+  /** True when reads may try Redis. */
+  get available(): boolean {
+    return this.redis.available;
+  }
+
+  /** True when writes may try Redis. */
+  get writable(): boolean {
+    return this.redis.writable;
+  }
+
+  /** The configured TTL, before jitter, in ms. */
+  get fullTtlMs(): number {
+    return this.ttls.fullMs;
+  }
+
+  /** Cache TTL with jitter, in ms. */
+  ttlMs(): number {
+    return this.ttls.jittered();
+  }
+
+  negativeTtlMs(): number {
+    return this.ttls.negativeMs();
+  }
+
+  /** Calls `listener` with a record's id as soon as a change of it is announced (any instance's commit). */
+  onChange(listener: (id: number) => void): void {
+    this.confirmations.onNotified(listener);
+  }
+
+  /**
+   * A hit, or a miss that holds the lease to fill the entry, or unavailable (go to Postgres, do not fill): also
+   * while this instance owes an invalidation of the record, or (unless the cache leads the database) while a
+   * committed change of it is announced and not yet applied. `withTtl` adds the entry's remaining TTL to a hit.
+   */
+  async lookup<T extends CacheableRecord>(id: number, { withTtl = false } = {}): Promise<CacheLookup<T>> {
+    if (!this.available) return UNAVAILABLE;
+    // What this instance owes first: paying it also settles its changes as announced by the outbox.
+    if (this.debt.any && !(await this.debt.readable(id))) return UNAVAILABLE;
+    if (!this.topology.cacheLeadsDatabase && (!(await this.gateOpen()) || this.confirmations.isUnapplied(id))) {
+      return UNAVAILABLE;
+    }
+    return this.reads.lookup<T>(id, withTtl);
+  }
+
+  /** See {@link LeaseGuardedReads.acquireLease}. */
+  acquireLease(id: number): Promise<string | null> {
+    return this.reads.acquireLease(id);
+  }
+
+  /** Stores `value` (null: absent) under `lease`; false when the lease was voided or Redis failed. */
+  async fill<T extends CacheableRecord>(
+    id: number,
+    value: T | null,
+    lease: string | null,
+    ttlMs = this.ttlMs(),
+  ): Promise<boolean> {
+    return lease === null ? false : this.reads.fill(id, value, lease, ttlMs);
+  }
+
+  /**
+   * Ends a miss: fills `value` under `lease`, or (no `value`: nothing to cache, or the load failed) lets the
+   * lease go so the next reader need not wait for it. True when what was loaded is known to be current: it was
+   * stored, or the lease was still this reader's when let go, so no write came in between.
+   */
+  async endMiss<T extends CacheableRecord>(
+    id: number,
+    lease: string | null,
+    value?: T | null,
+    ttlMs?: number,
+  ): Promise<boolean> {
+    if (lease === null) return false;
+    return value === undefined ? this.reads.release(id, lease) : this.fill(id, value, lease, ttlMs);
+  }
+
+  /** See {@link VersionedWrites.setIfNewer}. */
+  setIfNewer<T extends CacheableRecord>(value: T, ttlMs = this.ttlMs()): Promise<'stored' | 'older' | 'failed'> {
+    return this.writes.setIfNewer(value, ttlMs);
+  }
+
+  /** See {@link VersionedWrites.invalidate}. */
+  invalidate(id: number, version?: number): Promise<void> {
+    return this.writes.invalidate(id, version);
+  }
+
+  /** See {@link VersionedWrites.markDeleted}. */
+  markDeleted(id: number): Promise<void> {
+    return this.writes.markDeleted(id);
+  }
+
+  /** See {@link VersionedWrites.acceptedHere}. */
+  acceptedHere<T extends CacheableRecord>(id: number, record: T | null): void {
+    this.writes.acceptedHere(id, record);
+  }
+
+  /** See {@link RecordEntries.applyChanges}. Throws when Redis fails. */
+  applyChanges(changes: CommittedChange[]): Promise<CommittedChange[]> {
+    return this.entries.applyChanges(changes);
+  }
+
+  /**
+   * The record as the write path last left it: its entry and whether it has a tombstone, in one round trip on
+   * the write connection. Throws when Redis fails.
+   */
+  async latest<T extends CacheableRecord>(id: number): Promise<{ value: T | null; deleted: boolean }> {
+    const [row, tombstone] = await this.redis.writer.mget(this.keys.entry(id), this.keys.tombstone(id));
+    return { value: row ? (JSON.parse(row) as T) : null, deleted: Boolean(tombstone) };
+  }
+
+  /** True when the record's tombstone is there. Throws when Redis fails. */
+  async isDeleted(id: number): Promise<boolean> {
+    return (await this.redis.reader.exists(this.keys.tombstone(id))) === 1;
+  }
+
+  /** Each entry's remaining TTL in ms (-2 absent, -1 none, null unknown); one command per entry (cluster). */
+  remainingTtls(ids: number[]): Promise<(number | null)[]> {
+    return Promise.all(ids.map((id) => this.redis.reader.pttl(this.keys.entry(id)).catch(() => null)));
+  }
+
+  /** Deletes every key of this app (see `RedisConnections.unlinkMatching`); returns how many. */
+  async clear(): Promise<number> {
+    const removed = await this.redis.unlinkMatching(this.keys.everything());
+    this.debt.forgive();
+    return removed;
+  }
+
+  async ping(): Promise<void> {
+    await this.redis.ping();
+  }
+
+  /** See {@link RedisConnections.attempt}: a cache call that degrades to `fallback` when Redis fails. */
+  attempt<R, F = R>(call: () => Promise<R>, fallback: (error: unknown) => F | Promise<F>): Promise<R | F> {
+    return this.redis.attempt(call, fallback);
+  }
+
+  /** Counts a failed cache command; the caller degrades to Postgres. */
+  failed(error: unknown): void {
+    this.redis.failed(error);
+  }
+
+  private async gateOpen(): Promise<boolean> {
+    return this.gate.open || (await this.gate.opened());
+  }
+}
