@@ -25,7 +25,8 @@ export type { RefreshAheadStrategy } from './strategies/refresh-ahead/refresh-ah
 export { WriteBehindModule } from './strategies/write-behind/write-behind.module';
 export { type DeletedRecord, WriteBehindStore } from './strategies/write-behind/write-behind-store';
 export { WRITE_BEHIND_QUEUE } from './strategies/write-behind/write-behind.queue';
-export { ChangeLog, type DeadLetter } from './strategies/write-behind/change-log';
+export { ChangeLog } from './strategies/write-behind/change-log';
+export type { DeadLetter } from './strategies/write-behind/dead-letters';
 
 // Caches a domain builds on.
 export { type CacheLookup, RecordCache } from './records/record-cache';

@@ -1,10 +1,12 @@
 import { CacheConfig, CacheUnavailableError } from '@app/common';
 import { Injectable } from '@nestjs/common';
-import type { ChainableCommander } from 'ioredis';
 import type { CacheableRecord } from '../../cache-strategy';
 import { CacheKeys } from '../../redis/cache-keys';
 import { RedisConnections } from '../../redis/redis-connections';
 import type { ScriptedRedis } from '../../redis/redis-scripts';
+import { type AcceptResult, type Change, decodeRecord, type PatchRefusal, type ScriptPipeline } from './change';
+import { acceptArgs, failArgs, patchArgs } from './change-log-scripts';
+import { type ChangeLogStats, readChangeLogStats } from './change-log-stats';
 
 /**
  * How long a flushed record's claim on its unique value is remembered after it leaves the claims hash: longer
@@ -13,74 +15,6 @@ import type { ScriptedRedis } from '../../redis/redis-scripts';
  * gets back only when it expires.
  */
 const FLUSHED_CLAIM_TTL_MS = 30_000;
-
-/** A stored row or tombstone, checked to be a record of `id` with a version. */
-function decodeRecord<T extends CacheableRecord>(json: string, id: number): T {
-  const value = JSON.parse(json) as Partial<T> | null;
-  if (value?.id !== id || !Number.isInteger(value.version)) throw new Error('not a record');
-  return value as T;
-}
-
-/** A pipeline with the accept script on it. */
-interface ScriptPipeline extends ChainableCommander {
-  wbAccept(...args: (string | number)[]): ScriptPipeline;
-  wbPatch(...args: (string | number)[]): ScriptPipeline;
-}
-
-export type AcceptResult = 'ok' | 'retry' | 'conflict' | 'gone' | 'duplicate' | 'full';
-
-/**
- * Why the one-step update did not happen: 'absent' means take the long way (read, then accept); 'full', that as
- * many records as `WRITE_BEHIND_MAX_PENDING` allows are pending and this one is not.
- */
-export type PatchRefusal = 'absent' | 'gone' | 'precondition' | 'full';
-
-/** One accepted change: the new row, or a deletion (the tombstone carries the next version). */
-export type Change<T extends CacheableRecord> =
-  { kind: 'put'; record: T } | { kind: 'delete'; id: number; version: number };
-
-export interface DeadLetter {
-  id: number;
-  version: number;
-  reason: string;
-  attempts: number;
-  failedAt: string;
-}
-
-export interface ChangeLogStats {
-  /** Changes accepted. */
-  cachedWrites: number;
-  /** Of them, changes of a record that was already pending (merged into its pending change). */
-  coalesced: number;
-  dbFlushes: number;
-  /** Rows written to Postgres (a record changed during its flush is written again). */
-  flushedRows: number;
-  /** Records whose changes are in Postgres and left the log. */
-  settled: number;
-  /** Records in the dead letters now. */
-  deadLettered: number;
-  /** Records pending now. */
-  pendingWrites: number;
-  oldestPendingMs: number | null;
-  lastFlush: string | null;
-  /**
-   * Records whose accepted changes vanished from Redis before they reached Postgres: found without a row by a
-   * flush, or missing from the log's own accounting (see {@link ChangeLog.stats}). 0 unless Redis lost data.
-   */
-  missingChanges: number;
-}
-
-/**
- * The log's accounting: every record that entered the pending set (an accepted change that was not coalesced,
- * or a replayed dead letter) is pending, settled, dead-lettered, or found missing. Any difference is records
- * that vanished with the pending set (evicted or deleted); a negative one, counters that vanished.
- */
-export function unaccountedRecords(counters: Record<string, string>, pending: number): number {
-  const number = (name: string): number => Number(counters[name] ?? 0);
-  const entered = number('cachedWrites') - number('coalesced') + number('replayed');
-  const left = number('settled') + number('deadLetteredTotal') + number('missing');
-  return entered - left - pending;
-}
 
 /**
  * Write-behind's durable log of accepted, unflushed changes, in the app's Redis: shared by every API and
@@ -119,33 +53,38 @@ export class ChangeLog {
     const id = change.kind === 'put' ? change.record.id : change.id;
     const payload = change.kind === 'put' ? change.record : { id, version: change.version, deleted: true };
     const owner = unique.postgresOwner ?? id;
-    const args = [
-      this.keys.entry(id),
-      this.keys.lease(id),
-      this.keys.tombstone(id),
-      this.logKeys.pending,
-      this.logKeys.accepted,
-      this.logKeys.unique,
-      this.logKeys.counters,
-      this.logKeys.claimed,
-      this.keys.entry(owner),
-      this.keys.tombstone(owner),
-      this.logKeys.dead,
-      answer?.key ?? this.keys.noIdempotency,
-      this.keys.flushedClaim(unique.next ?? ''),
-      id,
-      change.kind,
-      JSON.stringify(payload),
-      expectedVersion,
-      unique.next ?? '',
-      unique.previous ?? '',
-      unique.postgresOwner ?? '',
-      Date.now(),
-      answer?.value ?? '',
-      answer?.ttlMs ?? 0,
-      this.logKeys.changes,
-      maxPending,
-    ];
+    const log = this.logKeys;
+    const args = acceptArgs(
+      {
+        entry: this.keys.entry(id),
+        lease: this.keys.lease(id),
+        tombstone: this.keys.tombstone(id),
+        pending: log.pending,
+        accepted: log.accepted,
+        unique: log.unique,
+        counters: log.counters,
+        claimed: log.claimed,
+        ownerEntry: this.keys.entry(owner),
+        ownerTombstone: this.keys.tombstone(owner),
+        dead: log.dead,
+        idempotency: answer?.key ?? this.keys.noIdempotency,
+        flushedClaim: this.keys.flushedClaim(unique.next ?? ''),
+      },
+      {
+        id,
+        kind: change.kind,
+        payload: JSON.stringify(payload),
+        expectedVersion,
+        nextUnique: unique.next ?? '',
+        previousUnique: unique.previous ?? '',
+        postgresOwner: unique.postgresOwner ?? '',
+        now: Date.now(),
+        answer: answer?.value ?? '',
+        answerTtlMs: answer?.ttlMs ?? 0,
+        channel: log.changes,
+        maxPending,
+      },
+    );
     return (await this.durably('wbAccept', args, (result) => result === 'ok')) as AcceptResult;
   }
 
@@ -162,22 +101,27 @@ export class ChangeLog {
     ifMatch: readonly number[] | undefined,
     maxPending = 0,
   ): Promise<T | PatchRefusal> {
-    const args = [
-      this.keys.entry(id),
-      this.keys.lease(id),
-      this.keys.tombstone(id),
-      this.logKeys.pending,
-      this.logKeys.accepted,
-      this.logKeys.counters,
-      this.logKeys.claimed,
-      this.logKeys.dead,
-      id,
-      JSON.stringify(fields),
-      ifMatch?.join(',') ?? 'any',
-      Date.now(),
-      this.logKeys.changes,
-      maxPending,
-    ];
+    const log = this.logKeys;
+    const args = patchArgs(
+      {
+        entry: this.keys.entry(id),
+        lease: this.keys.lease(id),
+        tombstone: this.keys.tombstone(id),
+        pending: log.pending,
+        accepted: log.accepted,
+        counters: log.counters,
+        claimed: log.claimed,
+        dead: log.dead,
+      },
+      {
+        id,
+        fields: JSON.stringify(fields),
+        ifMatch: ifMatch?.join(',') ?? 'any',
+        now: Date.now(),
+        channel: log.changes,
+        maxPending,
+      },
+    );
     const result = await this.durably('wbPatch', args, (answer) => answer.startsWith('{'));
     return result.startsWith('{') ? decodeRecord<T>(result, id) : (result as PatchRefusal);
   }
@@ -278,49 +222,26 @@ export class ChangeLog {
   }
 
   fail(id: number, version: number, reason: string, maxAttempts: number, backoffMs: number): Promise<string> {
+    const { pending, attempts, dead, claimed, counters, accepted } = this.logKeys;
     return this.redis.wbFail(
-      this.logKeys.pending,
-      this.logKeys.attempts,
-      this.logKeys.dead,
-      this.logKeys.claimed,
-      this.logKeys.counters,
-      this.logKeys.accepted,
-      id,
-      reason.slice(0, 500),
-      version,
-      maxAttempts,
-      Date.now(),
-      backoffMs,
-      Math.random(),
+      ...failArgs(
+        { pending, attempts, dead, claimed, counters, accepted },
+        {
+          id,
+          reason: reason.slice(0, 500),
+          version,
+          maxAttempts,
+          now: Date.now(),
+          backoffMs,
+          jitter: Math.random(),
+        },
+      ),
     );
   }
 
   async release(ids: number[], delayMs: number): Promise<void> {
     if (ids.length > 0)
       await this.redis.wbRelease(this.logKeys.pending, this.logKeys.claimed, Date.now() + delayMs, ...ids);
-  }
-
-  async deadLetters(): Promise<DeadLetter[]> {
-    const entries = await this.redis.hvals(this.logKeys.dead);
-    return entries
-      .map((entry) => JSON.parse(entry) as Omit<DeadLetter, 'failedAt'> & { failedAt: number })
-      .map((entry) => ({ ...entry, failedAt: new Date(entry.failedAt).toISOString() }))
-      .sort((a, b) => a.id - b.id);
-  }
-
-  /** Sends dead letters (all, or the ids given) back to be flushed; returns how many. */
-  async replay(ids?: number[]): Promise<number> {
-    const targets = ids ?? (await this.redis.hkeys(this.logKeys.dead)).map(Number);
-    if (targets.length === 0) return 0;
-    await this.redis.hdel(this.logKeys.attempts, ...targets.map(String));
-    return this.redis.wbReplay(
-      this.logKeys.pending,
-      this.logKeys.accepted,
-      this.logKeys.dead,
-      this.logKeys.counters,
-      Date.now(),
-      ...targets,
-    );
   }
 
   /** True once no change accepted at or before `acceptedBefore` is still waiting (dead letters aside). */
@@ -372,39 +293,8 @@ export class ChangeLog {
     return this.redis.zcard(this.logKeys.pending);
   }
 
-  /**
-   * The counters and the log's size, read in one MULTI (the log's keys share a slot), so the accounting is read
-   * from one moment: see {@link unaccountedRecords}.
-   */
-  async stats(): Promise<ChangeLogStats> {
-    const replies = await this.redis
-      .multi()
-      .hgetall(this.logKeys.counters)
-      .zcard(this.logKeys.pending)
-      .hlen(this.logKeys.dead)
-      .zrange(this.logKeys.accepted, '0', '0', 'WITHSCORES')
-      .exec();
-    if (replies === null) throw new Error('The change log could not be read');
-    const failed = replies.find(([error]) => error !== null)?.[0];
-    if (failed) throw failed;
-    const [counters, pending, deadLettered, oldest] = replies.map(([, value]) => value) as [
-      Record<string, string>,
-      number,
-      number,
-      string[],
-    ];
-    const number = (name: string): number => Number(counters[name] ?? 0);
-    return {
-      cachedWrites: number('cachedWrites'),
-      coalesced: number('coalesced'),
-      dbFlushes: number('dbFlushes'),
-      flushedRows: number('flushedRows'),
-      settled: number('settled'),
-      deadLettered,
-      pendingWrites: pending,
-      oldestPendingMs: oldest[1] === undefined ? null : Math.max(0, Date.now() - Number(oldest[1])),
-      lastFlush: counters.lastFlush ?? null,
-      missingChanges: number('missing') + Math.abs(unaccountedRecords(counters, pending)),
-    };
+  /** See {@link readChangeLogStats}. */
+  stats(): Promise<ChangeLogStats> {
+    return readChangeLogStats(this.redis, this.logKeys);
   }
 }

@@ -2,7 +2,8 @@ import { AdminTokenGuard, FlushTimeoutError, WriteBehindConfig } from '@app/comm
 import { Body, Controller, Get, HttpCode, HttpStatus, Post, Query, Res, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiPropertyOptional, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { ArrayMaxSize, IsArray, IsInt, Max, Min, ValidateIf } from 'class-validator';
-import { ChangeLog, type DeadLetter } from './change-log';
+import { ChangeLog } from './change-log';
+import { type DeadLetter, DeadLetters } from './dead-letters';
 import { FlushProcessor } from './flush.processor';
 import { FlushTrigger } from './flush-trigger';
 import { WriteAdmission } from './write-admission';
@@ -37,6 +38,7 @@ export class WriteBehindController {
   constructor(
     private readonly trigger: FlushTrigger,
     private readonly log: ChangeLog,
+    private readonly deadLetterHash: DeadLetters,
     private readonly processor: FlushProcessor,
     private readonly flusher: WriteBehindFlusher,
     private readonly admission: WriteAdmission,
@@ -96,7 +98,7 @@ export class WriteBehindController {
   @UseGuards(AdminTokenGuard)
   @ApiBearerAuth()
   deadLetters(): Promise<DeadLetter[]> {
-    return this.log.deadLetters();
+    return this.deadLetterHash.list();
   }
 
   /** Sends dead letters (all, or `ids`) back to be flushed. */
@@ -105,7 +107,7 @@ export class WriteBehindController {
   @UseGuards(AdminTokenGuard)
   @ApiBearerAuth()
   async replay(@Body() body: ReplayDto): Promise<{ replayed: number }> {
-    const replayed = await this.log.replay(body.ids);
+    const replayed = await this.deadLetterHash.replay(body.ids);
     if (replayed > 0) await this.trigger.now();
     return { replayed };
   }

@@ -8,6 +8,7 @@ import { CacheHealth } from '../../cache-health';
 import { AcceptedChangeFeed } from './accepted-change-feed';
 import { ChangeLog } from './change-log';
 import { ChangeLogAudit } from './change-log-audit';
+import { DeadLetters } from './dead-letters';
 import { FlushProcessor } from './flush.processor';
 import { FlushTrigger } from './flush-trigger';
 import { IdempotencyRecords } from './idempotency-records';
@@ -53,6 +54,7 @@ const WRITE_BEHIND_TOPOLOGY: CacheTopology = { keysInOneSlot: true, cacheLeadsDa
     ChangeLogAudit,
     { provide: CacheHealth, useExisting: ChangeLogAudit },
     ChangeLog,
+    DeadLetters,
     IdempotencyRecords,
     { provide: CACHE_TOPOLOGY, useValue: WRITE_BEHIND_TOPOLOGY },
   ],

@@ -15,7 +15,9 @@ import {
 } from '@app/common';
 import { type BeforeApplicationShutdown, Injectable } from '@nestjs/common';
 import type { CacheableRecord, PatternStatsExtras } from '../../cache-strategy';
-import { type Change, ChangeLog, type ChangeLogStats } from './change-log';
+import type { Change } from './change';
+import { ChangeLog } from './change-log';
+import type { ChangeLogStats } from './change-log-stats';
 import { IdempotencyRecords } from './idempotency-records';
 import { RecordCache } from '../../records/record-cache';
 import { cacheWriteFailure } from '../../redis/redis-connections';
