@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ACCEPT_ARGV, ACCEPT_KEYS, FAIL_ARGV, FAIL_KEYS, PATCH_ARGV, PATCH_KEYS } from './change-log-scripts';
 
-const COMMANDS = join(__dirname, '../../redis/commands');
+// Jest runs from the repository root, as ES modules (no `__dirname`).
+const COMMANDS = join(process.cwd(), 'libs/cache-core/src/redis/commands');
 
 /** The numbers of the `KEYS[n]` and `ARGV[n]` lines of a script's header. */
 function declaredSlots(file: string): { keys: number; argv: number } {
