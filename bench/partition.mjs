@@ -3,45 +3,37 @@
 // answers, as in a network partition), with the read circuit breaker on (REDIS_BREAKER_FAILURES=3, the default)
 // and off (0). Each run gets its own redis-server on a free port; the shared one is never touched.
 import autocannon from 'autocannon';
-import { spawn } from 'node:child_process';
 import pg from 'pg';
 import { builtApp, DATABASE_URL, healthy, isolatedEnv, ServerProcess } from '../scripts/lib/server-process.mjs';
 import { freePort } from '../scripts/lib/free-port.mjs';
+import { RedisServer } from '../scripts/lib/redis-server.mjs';
 
 const SECONDS = Number(process.env.PARTITION_SECONDS ?? 8);
 
 async function run(breakerFailures) {
-  const redisPort = await freePort();
-  const redis = spawn(
-    'redis-server',
-    ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    {
-      stdio: 'ignore',
-    },
-  );
+  const redis = await RedisServer.start();
   const port = await freePort();
   const schema = `bench_partition_${breakerFailures}_${process.pid}`;
   const app = new ServerProcess(builtApp('cache-aside'), {
     port,
-    env: isolatedEnv(schema, redisPort, { REDIS_BREAKER_FAILURES: String(breakerFailures), LOG_LEVEL: 'error' }),
+    env: isolatedEnv(schema, redis.port, { REDIS_BREAKER_FAILURES: String(breakerFailures), LOG_LEVEL: 'error' }),
   });
   try {
     const url = `http://127.0.0.1:${port}`;
     await app.waitFor('/health', { ready: healthy });
     for (let id = 1; id <= 5; id += 1) await fetch(`${url}/users/${id}`);
-    redis.kill('SIGSTOP');
+    redis.freeze();
     const result = await autocannon({
       url,
       connections: 16,
       duration: SECONDS,
       requests: [1, 2, 3, 4, 5].map((id) => ({ method: 'GET', path: `/users/${id}` })),
     });
-    redis.kill('SIGCONT');
+    redis.thaw();
     return result;
   } finally {
     await app.stop();
-    redis.kill('SIGCONT');
-    redis.kill('SIGKILL');
+    await redis.stop();
     const db = new pg.Client({ connectionString: DATABASE_URL });
     await db.connect();
     await db.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);

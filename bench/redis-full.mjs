@@ -6,11 +6,11 @@
 // It reports what was acknowledged, what was refused and how, how many acknowledged users are missing from
 // Postgres, how long the drain took, when writes were accepted again, and Redis's memory and evictions. Each
 // policy gets its own redis-server on a free port and its own schema; the shared servers are never touched.
-import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { freePort } from '../scripts/lib/free-port.mjs';
+import { RedisServer } from '../scripts/lib/redis-server.mjs';
 import { build, builtApp, DATABASE_URL, isolatedEnv, ServerProcess } from '../scripts/lib/server-process.mjs';
 
 const { values: args } = parseArgs({
@@ -25,25 +25,12 @@ const { values: args } = parseArgs({
 const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
 
 async function startRedis(policy) {
-  const port = await freePort();
-  const child = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    { stdio: 'ignore' },
-  );
-  const client = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => 100 });
+  const server = await RedisServer.start();
+  const client = new Redis(server.port, '127.0.0.1', { maxRetriesPerRequest: 0, retryStrategy: () => 100 });
   client.on('error', () => undefined);
-  for (let tries = 0; tries < 100; tries += 1) {
-    try {
-      await client.connect();
-      break;
-    } catch {
-      await sleep(50);
-    }
-  }
   await client.config('SET', 'maxmemory', args.maxmemory);
   await client.config('SET', 'maxmemory-policy', policy);
-  return { port, client, stop: () => (client.disconnect(), child.kill('SIGKILL')) };
+  return { port: server.port, client, stop: () => (client.disconnect(), server.stop()) };
 }
 
 async function info(client) {
@@ -161,7 +148,7 @@ async function run(policy) {
     await Promise.all(servers.map((server) => server.stop()));
     await db.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
     await db.end();
-    redis.stop();
+    await redis.stop();
   }
 }
 

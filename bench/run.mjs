@@ -16,6 +16,7 @@ import { build, root } from '../scripts/lib/server-process.mjs';
 import { load, measurer, readEach, requestMix, stats, USERS, ZIPF_S, zipfSampler } from './lib/load.mjs';
 import { markdown, svg } from './lib/report.mjs';
 import { schemaName, seedUsers, startApp, startReference } from './lib/servers.mjs';
+import { PATTERNS as ALL_PATTERNS } from '../scripts/lib/patterns.mjs';
 
 const quick = process.argv.includes('--quick');
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@localhost:5432/caching_patterns';
@@ -23,9 +24,7 @@ const REDIS_URL = process.env.REDIS_URL ?? 'redis://localhost:6379';
 const DURATION = quick ? 1.5 : 10;
 const WARMUP = quick ? 1 : 3;
 const ADAPTERS = quick ? ['fastify'] : ['express', 'fastify'];
-const APPS = quick
-  ? ['no-cache', 'cache-aside', 'write-through', 'write-behind']
-  : ['no-cache', 'cache-aside', 'read-through', 'write-through', 'write-behind', 'refresh-ahead'];
+const APPS = quick ? ['no-cache', 'cache-aside', 'write-through', 'write-behind'] : ['no-cache', ...ALL_PATTERNS];
 const CLEARABLE = new Set(['cache-aside', 'read-through', 'write-through', 'refresh-ahead']);
 const RESULTS = join(root, quick ? 'bench/results/quick' : 'bench/results');
 /** Every key the bench writes starts with one of these (BullMQ's prefix is hash-tagged: `{bench:...bull}`). */

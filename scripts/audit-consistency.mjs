@@ -19,17 +19,15 @@
 // and keeps it full: a filler writes 16 KB keys without a TTL all through the run, so an evicting policy evicts
 // all the time (the report gives evicted_keys). Write-behind refuses every write under an `allkeys-*` policy; the
 // audit then checks that it refused them all, and nothing else.
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { connect } from 'node:net';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { build, builtApp, DATABASE_URL, healthy, isolatedEnv, ServerProcess } from './lib/server-process.mjs';
 import { freePort } from './lib/free-port.mjs';
+import { PATTERNS } from './lib/patterns.mjs';
+import { RedisServer } from './lib/redis-server.mjs';
+import { TcpProxy } from './lib/tcp-proxy.mjs';
 
-const PATTERNS = ['cache-aside', 'read-through', 'write-through', 'write-behind', 'refresh-ahead'];
 const REQUEST_TIMEOUT_MS = 5000;
 
 const { values: args } = parseArgs({
@@ -50,109 +48,6 @@ const { values: args } = parseArgs({
 
 const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
 const random = (n) => Math.floor(Math.random() * n);
-
-/** A TCP proxy that can be cut (open connections destroyed, new ones refused) and restored. */
-class Proxy {
-  constructor(targetPort) {
-    this.targetPort = targetPort;
-    this.sockets = new Set();
-    this.cut = false;
-    this.server = createServer((client) => {
-      if (this.cut) return client.destroy();
-      const upstream = connect(this.targetPort, '127.0.0.1');
-      for (const socket of [client, upstream]) {
-        this.sockets.add(socket);
-        socket.on('close', () => this.sockets.delete(socket));
-        socket.on('error', () => socket.destroy());
-      }
-      client.pipe(upstream).pipe(client);
-      client.on('close', () => upstream.destroy());
-      upstream.on('close', () => client.destroy());
-    });
-  }
-
-  async listen() {
-    this.port = await freePort();
-    await new Promise((done) => this.server.listen(this.port, '127.0.0.1', done));
-  }
-
-  disconnect() {
-    this.cut = true;
-    for (const socket of this.sockets) socket.destroy();
-  }
-
-  restore() {
-    this.cut = false;
-  }
-
-  close() {
-    this.disconnect();
-    return new Promise((done) => this.server.close(done));
-  }
-}
-
-/** A private redis-server with its AOF in a temporary folder; restartable on the same port. */
-class PrivateRedis {
-  constructor(extraArgs = []) {
-    this.extraArgs = extraArgs;
-  }
-
-  async start() {
-    this.port ??= await freePort();
-    this.dir ??= mkdtempSync(join(tmpdir(), 'audit-redis-'));
-    this.child = spawn(
-      'redis-server',
-      [
-        '--port',
-        String(this.port),
-        '--bind',
-        '127.0.0.1',
-        '--dir',
-        this.dir,
-        '--save',
-        '',
-        '--appendonly',
-        'yes',
-        '--appendfsync',
-        'always',
-        ...this.extraArgs,
-      ],
-      { stdio: 'ignore' },
-    );
-    this.exited = new Promise((done) => this.child.once('exit', done));
-    for (let tries = 0; tries < 100; tries += 1) {
-      if (await this.answers()) return;
-      await sleep(50);
-    }
-    throw new Error('redis-server did not start');
-  }
-
-  answers() {
-    return new Promise((done) => {
-      const socket = connect(this.port, '127.0.0.1');
-      socket.once('connect', () => {
-        socket.write('PING\r\n');
-        socket.once('data', (data) => {
-          socket.destroy();
-          done(data.toString().startsWith('+PONG'));
-        });
-      });
-      socket.once('error', () => done(false));
-    });
-  }
-
-  /** SIGTERM: Redis writes what it has and exits; the AOF keeps every acknowledged write (fsync always). */
-  async stop() {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    this.child.kill('SIGTERM');
-    await this.exited;
-  }
-
-  async remove() {
-    await this.stop();
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-}
 
 async function request(base, method, path, body) {
   const started = performance.now();
@@ -203,14 +98,13 @@ async function deploy(app, instances) {
     args.maxmemory === undefined
       ? []
       : ['--maxmemory', args.maxmemory, '--maxmemory-policy', args.policy ?? 'noeviction'];
-  const redis = new PrivateRedis(memory);
-  await redis.start();
+  // With an append-only file (fsync always), so a restart keeps every acknowledged write.
+  const redis = await RedisServer.start(undefined, memory, { aof: true });
   const schema = `audit_${app.replace(/-/g, '_')}_${process.pid}`;
   const proxies = [];
   const servers = [];
   for (let index = 0; index < instances; index += 1) {
-    const proxy = new Proxy(redis.port);
-    await proxy.listen();
+    const proxy = await TcpProxy.start('127.0.0.1', redis.port);
     proxies.push(proxy);
     servers.push(
       new ServerProcess(builtApp(app), {
@@ -265,9 +159,9 @@ function scheduleFaults(faults, deployment, seconds, t0) {
       (async () => {
         await at(0.6);
         const from = performance.now();
-        await deployment.redis.stop();
+        await deployment.redis.stop('SIGTERM');
         await sleep(500);
-        await deployment.redis.start();
+        await deployment.redis.launch();
         timeline.push(
           `redis-restart: at ${ms((from - t0) / 1000)} s, down ${ms(performance.now() - from)} ms, back from its AOF`,
         );

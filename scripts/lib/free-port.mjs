@@ -1,14 +1,17 @@
 import { createServer } from 'node:net';
 
 /**
- * Ports from a range of this process's own (by pid), below Linux's ephemeral range (32768+), never the same one
- * twice: asking the kernel for port 0 and closing it lets two processes get the same port, which one of them
- * then finds taken when its server starts a moment later.
+ * Ports below Linux's ephemeral range (32768+), from a range of this process's own, never the same one twice:
+ * asking the kernel for port 0 and closing it lets two processes get the same port, which one of them then finds
+ * taken when its server starts a moment later (or shares, when a test keeps a port free on purpose as "Redis is
+ * down"). A Jest worker's range follows its `JEST_WORKER_ID`; any other process's, its pid.
  */
-const SPAN = 500;
-const BASE = 22_000 + (process.pid % 20) * SPAN;
+const worker = Number(process.env.JEST_WORKER_ID ?? 0);
+const SPAN = worker > 0 ? 2_000 : 500;
+const BASE = worker > 0 ? 20_000 + ((worker - 1) % 6) * SPAN : 22_000 + (process.pid % 20) * SPAN;
 let handedOut = 0;
 
+/** @param {number} port */
 function canListen(port) {
   return new Promise((done) => {
     const server = createServer();
@@ -17,7 +20,10 @@ function canListen(port) {
   });
 }
 
-/** A TCP port nothing listens on right now, and that this process has not handed out before. */
+/**
+ * A TCP port nothing listens on right now, and that this process has not handed out before.
+ * @returns {Promise<number>}
+ */
 export async function freePort() {
   for (let tries = 0; tries < SPAN; tries += 1) {
     const port = BASE + (handedOut % SPAN);

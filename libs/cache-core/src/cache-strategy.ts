@@ -1,9 +1,14 @@
-import type { DerivedMetric, IdempotencyClaim, IdempotencyLedger, StoredOutcome, WriteOptions } from '@app/common';
+import type {
+  CachingPattern,
+  DerivedMetric,
+  IdempotencyClaim,
+  IdempotencyLedger,
+  StoredOutcome,
+  WriteOptions,
+} from '@app/common';
 
-/** The five patterns this project implements, one app each. */
-export const PATTERNS = ['cache-aside', 'read-through', 'write-through', 'write-behind', 'refresh-ahead'] as const;
-/** A pattern, or `no-cache`: the baseline the benchmark compares them with. */
-export type PatternName = (typeof PATTERNS)[number] | 'no-cache';
+/** A pattern (see `CACHING_PATTERNS` in `@app/common`), or `no-cache`: the baseline the benchmark compares them with. */
+export type PatternName = CachingPattern | 'no-cache';
 
 /** What a strategy can cache: a record with a numeric id and a version that every update increments. */
 export interface CacheableRecord {

@@ -3,7 +3,6 @@
 
 // The strategy contract, and the modules that bind one pattern each.
 export {
-  PATTERNS,
   type PatternName,
   type CacheableRecord,
   type CacheOutcome,

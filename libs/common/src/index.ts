@@ -21,3 +21,4 @@ export * from './http/json-body.pipe';
 export * from './http/json-content-type';
 export * from './config/config-slices';
 export * from './metrics/app-metrics';
+export * from './patterns';

@@ -1,4 +1,5 @@
 import type { AppConfig, HttpAdapterName } from './app-config';
+import { PATTERN_PORTS } from '../patterns';
 
 /**
  * The validated environment, mapped once into the slices the code receives. Each slice is a class, so a
@@ -230,13 +231,9 @@ export class BlogConfig {
 }
 
 /** The five pattern apps at their default ports: what the dashboard shows unless `DASHBOARD_APPS` says otherwise. */
-export const DEFAULT_DASHBOARD_APPS = {
-  'cache-aside': 'http://127.0.0.1:8001',
-  'read-through': 'http://127.0.0.1:8002',
-  'write-through': 'http://127.0.0.1:8003',
-  'write-behind': 'http://127.0.0.1:8004',
-  'refresh-ahead': 'http://127.0.0.1:8005',
-};
+export const DEFAULT_DASHBOARD_APPS: Record<string, string> = Object.fromEntries(
+  Object.entries(PATTERN_PORTS).map(([pattern, port]) => [pattern, `http://127.0.0.1:${port}`]),
+);
 
 export class DashboardConfig {
   /** The apps shown, in order: name and base URL. */
