@@ -207,7 +207,7 @@ export class RedisConnections implements OnModuleInit, OnApplicationShutdown {
    * holds a pipelined command until `setImmediate`, and for write-behind's read-then-compare-and-set (the
    * entry's `MGET`, then `wbAccept`) that wider window made hot records run out of retries (409s under the
    * bench's Zipf writes). Not on a cluster: there a pipeline meeting a failover is held and retried until a
-   * replica is promoted (seconds, in `test/failover.e2e-spec.ts`) where a single command fails at once and the
+   * replica is promoted (seconds, in `test/faults/failover.e2e-spec.ts`) where a single command fails at once and the
    * read goes to Postgres.
    */
   private connect(connectionName: string, commandTimeout: number, unpipelined: string[] = []): ScriptedRedis {

@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { Redis } from 'ioredis';
 import { Client } from 'pg';
-import { getAndHangUp } from './support/blog-app';
-import { freePort } from './support/free-port';
-import { DIRECT_DATABASE_URL, DIRECT_REDIS_URL } from './support/tcp-proxy';
-import { deleteKeys, uniqueName } from './support/test-app';
-import { waitFor } from './support/wait-for';
+import { getAndHangUp } from '../support/blog-app';
+import { freePort } from '../support/free-port';
+import { DIRECT_DATABASE_URL, DIRECT_REDIS_URL } from '../support/tcp-proxy';
+import { deleteKeys, uniqueName } from '../support/test-app';
+import { waitFor } from '../support/wait-for';
 
 const POSTS = 200_000;
 

@@ -1,15 +1,15 @@
 import { ChangeConfirmations } from '@app/cache-core';
 import type { PatternAppDefinition } from '@app/shell';
-import { CACHE_ASIDE } from '../apps/cache-aside/src/app.module';
-import { READ_THROUGH } from '../apps/read-through/src/app.module';
-import { REFRESH_AHEAD } from '../apps/refresh-ahead/src/app.module';
-import { WRITE_THROUGH } from '../apps/write-through/src/app.module';
-import { AppProcess } from './support/app-process';
-import { rawGet, startBlogTestApp } from './support/blog-app';
-import { deleteKeys } from './support/redis-client';
-import { DIRECT_REDIS_URL, proxyInFront, type TcpProxy } from './support/tcp-proxy';
-import { entryKey, newUser, nextUserId, startTestApp, type TestApp, uniqueName } from './support/test-app';
-import { waitFor } from './support/wait-for';
+import { CACHE_ASIDE } from '../../apps/cache-aside/src/app.module';
+import { READ_THROUGH } from '../../apps/read-through/src/app.module';
+import { REFRESH_AHEAD } from '../../apps/refresh-ahead/src/app.module';
+import { WRITE_THROUGH } from '../../apps/write-through/src/app.module';
+import { AppProcess } from '../support/app-process';
+import { rawGet, startBlogTestApp } from '../support/blog-app';
+import { deleteKeys } from '../support/redis-client';
+import { DIRECT_REDIS_URL, proxyInFront, type TcpProxy } from '../support/tcp-proxy';
+import { entryKey, newUser, nextUserId, startTestApp, type TestApp, uniqueName } from '../support/test-app';
+import { waitFor } from '../support/wait-for';
 
 /**
  * The invalidation outbox across instances. Instance A reaches Redis through a proxy the test cuts (a one-sided

@@ -3,14 +3,14 @@ import type { PatternAppDefinition } from '@app/shell';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CACHE_ASIDE } from '../apps/cache-aside/src/app.module';
-import { READ_THROUGH } from '../apps/read-through/src/app.module';
-import { REFRESH_AHEAD } from '../apps/refresh-ahead/src/app.module';
-import { WRITE_BEHIND } from '../apps/write-behind/src/app.module';
-import { WRITE_THROUGH } from '../apps/write-through/src/app.module';
-import { AppProcess } from './support/app-process';
-import { startBlogTestApp } from './support/blog-app';
-import { freePort } from './support/free-port';
+import { CACHE_ASIDE } from '../../apps/cache-aside/src/app.module';
+import { READ_THROUGH } from '../../apps/read-through/src/app.module';
+import { REFRESH_AHEAD } from '../../apps/refresh-ahead/src/app.module';
+import { WRITE_BEHIND } from '../../apps/write-behind/src/app.module';
+import { WRITE_THROUGH } from '../../apps/write-through/src/app.module';
+import { AppProcess } from '../support/app-process';
+import { startBlogTestApp } from '../support/blog-app';
+import { freePort } from '../support/free-port';
 import {
   metricNamesIn,
   parseExposition,
@@ -18,9 +18,9 @@ import {
   promtoolCheckMetrics,
   type PromSample,
   valueOf,
-} from './support/prometheus';
-import { type AdapterName, newUser, startTestApp, type TestApp } from './support/test-app';
-import { waitFor } from './support/wait-for';
+} from '../support/prometheus';
+import { type AdapterName, newUser, startTestApp, type TestApp } from '../support/test-app';
+import { waitFor } from '../support/wait-for';
 
 /** Every sample name any app exported in this file's scrapes (for the Grafana dashboard's check). */
 const EXPORTED = new Set<string>();

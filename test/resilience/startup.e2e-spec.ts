@@ -2,9 +2,9 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
-import { CACHE_ASIDE } from '../apps/cache-aside/src/app.module';
-import { DIRECT_DATABASE_URL } from './support/tcp-proxy';
-import { newUser, startTestApp, uniqueName } from './support/test-app';
+import { CACHE_ASIDE } from '../../apps/cache-aside/src/app.module';
+import { DIRECT_DATABASE_URL } from '../support/tcp-proxy';
+import { newUser, startTestApp, uniqueName } from '../support/test-app';
 
 describe('starting an app', () => {
   it('stops with exit code 1 and lists every bad environment variable', () => {

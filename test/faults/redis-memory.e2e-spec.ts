@@ -1,9 +1,9 @@
 import { CacheKeys, RedisMemory } from '@app/cache-core';
-import { WRITE_BEHIND } from '../apps/write-behind/src/app.module';
-import { RedisServer } from './support/redis-server';
-import { ADAPTERS, entryKey, newUser, startTestApp, type TestApp } from './support/test-app';
-import { waitFor } from './support/wait-for';
-import { bootFlushDone, MANUAL_FLUSH } from './support/write-behind';
+import { WRITE_BEHIND } from '../../apps/write-behind/src/app.module';
+import { RedisServer } from '../support/redis-server';
+import { ADAPTERS, entryKey, newUser, startTestApp, type TestApp } from '../support/test-app';
+import { waitFor } from '../support/wait-for';
+import { bootFlushDone, MANUAL_FLUSH } from '../support/write-behind';
 
 /** Every app reads Redis's memory settings this often here, so a change shows within a test. */
 const QUICK_CHECKS = { REDIS_MEMORY_CHECK_MS: '100' };

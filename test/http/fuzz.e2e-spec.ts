@@ -2,13 +2,13 @@ import type { PatternAppDefinition } from '@app/shell';
 import fc from 'fast-check';
 import type { Client } from 'pg';
 import type request from 'supertest';
-import { CACHE_ASIDE } from '../apps/cache-aside/src/app.module';
-import { READ_THROUGH } from '../apps/read-through/src/app.module';
-import { REFRESH_AHEAD } from '../apps/refresh-ahead/src/app.module';
-import { WRITE_BEHIND } from '../apps/write-behind/src/app.module';
-import { WRITE_THROUGH } from '../apps/write-through/src/app.module';
-import { startBlogTestApp } from './support/blog-app';
-import { type AdapterName, startTestApp } from './support/test-app';
+import { CACHE_ASIDE } from '../../apps/cache-aside/src/app.module';
+import { READ_THROUGH } from '../../apps/read-through/src/app.module';
+import { REFRESH_AHEAD } from '../../apps/refresh-ahead/src/app.module';
+import { WRITE_BEHIND } from '../../apps/write-behind/src/app.module';
+import { WRITE_THROUGH } from '../../apps/write-through/src/app.module';
+import { startBlogTestApp } from '../support/blog-app';
+import { type AdapterName, startTestApp } from '../support/test-app';
 
 /** Requests per app; `FUZZ_RUNS` raises it locally, `FUZZ_SEED` replays a failure (both printed when one fails). */
 const RUNS = Number(process.env.FUZZ_RUNS ?? 2000);

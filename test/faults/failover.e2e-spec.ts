@@ -3,10 +3,10 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { CACHE_ASIDE } from '../apps/cache-aside/src/app.module';
-import { WRITE_BEHIND } from '../apps/write-behind/src/app.module';
-import { entryKey, newUser, startTestApp } from './support/test-app';
-import { waitFor } from './support/wait-for';
+import { CACHE_ASIDE } from '../../apps/cache-aside/src/app.module';
+import { WRITE_BEHIND } from '../../apps/write-behind/src/app.module';
+import { entryKey, newUser, startTestApp } from '../support/test-app';
+import { waitFor } from '../support/wait-for';
 
 /**
  * A master of a Redis Cluster killed (SIGKILL) while reads and writes run. The cluster is this file's own

@@ -1,14 +1,14 @@
 import { CacheKeys } from '@app/cache-core';
 import type { PatternAppDefinition } from '@app/shell';
 import { UserStore } from '@app/users';
-import { CACHE_ASIDE } from '../apps/cache-aside/src/app.module';
-import { READ_THROUGH } from '../apps/read-through/src/app.module';
-import { REFRESH_AHEAD } from '../apps/refresh-ahead/src/app.module';
-import { WRITE_BEHIND } from '../apps/write-behind/src/app.module';
-import { WRITE_THROUGH } from '../apps/write-through/src/app.module';
-import { holdNextLoad } from './support/gate';
-import { entryKey, newUser, startTestApp, type StatsBody, type TestApp } from './support/test-app';
-import { waitFor } from './support/wait-for';
+import { CACHE_ASIDE } from '../../apps/cache-aside/src/app.module';
+import { READ_THROUGH } from '../../apps/read-through/src/app.module';
+import { REFRESH_AHEAD } from '../../apps/refresh-ahead/src/app.module';
+import { WRITE_BEHIND } from '../../apps/write-behind/src/app.module';
+import { WRITE_THROUGH } from '../../apps/write-through/src/app.module';
+import { holdNextLoad } from '../support/gate';
+import { entryKey, newUser, startTestApp, type StatsBody, type TestApp } from '../support/test-app';
+import { waitFor } from '../support/wait-for';
 
 /**
  * Three instances of one pattern on one schema and key prefix, as behind a load balancer: only the process

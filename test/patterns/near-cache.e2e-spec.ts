@@ -1,11 +1,11 @@
-import { CACHE_ASIDE } from '../apps/cache-aside/src/app.module';
-import { READ_THROUGH } from '../apps/read-through/src/app.module';
-import { REFRESH_AHEAD } from '../apps/refresh-ahead/src/app.module';
-import { WRITE_BEHIND } from '../apps/write-behind/src/app.module';
-import { WRITE_THROUGH } from '../apps/write-through/src/app.module';
-import { DIRECT_DATABASE_URL, DIRECT_REDIS_URL, proxyInFront } from './support/tcp-proxy';
-import { newUser, startTestApp, type TestApp } from './support/test-app';
-import { waitFor } from './support/wait-for';
+import { CACHE_ASIDE } from '../../apps/cache-aside/src/app.module';
+import { READ_THROUGH } from '../../apps/read-through/src/app.module';
+import { REFRESH_AHEAD } from '../../apps/refresh-ahead/src/app.module';
+import { WRITE_BEHIND } from '../../apps/write-behind/src/app.module';
+import { WRITE_THROUGH } from '../../apps/write-through/src/app.module';
+import { DIRECT_DATABASE_URL, DIRECT_REDIS_URL, proxyInFront } from '../support/tcp-proxy';
+import { newUser, startTestApp, type TestApp } from '../support/test-app';
+import { waitFor } from '../support/wait-for';
 
 /**
  * The near cache (NEAR_CACHE_MAX_ENTRIES) on two instances of each pattern that can use it, on one schema and

@@ -1,8 +1,8 @@
 import { CacheKeys } from '@app/cache-core';
-import { CACHE_ASIDE } from '../apps/cache-aside/src/app.module';
-import { WRITE_BEHIND } from '../apps/write-behind/src/app.module';
-import { type BlogTestApp, startBlogTestApp } from './support/blog-app';
-import { ADAPTERS, newUser, startTestApp, type TestApp } from './support/test-app';
+import { CACHE_ASIDE } from '../../apps/cache-aside/src/app.module';
+import { WRITE_BEHIND } from '../../apps/write-behind/src/app.module';
+import { type BlogTestApp, startBlogTestApp } from '../support/blog-app';
+import { ADAPTERS, newUser, startTestApp, type TestApp } from '../support/test-app';
 
 const NOT_JSON = {
   statusCode: 415,

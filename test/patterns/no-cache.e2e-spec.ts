@@ -1,6 +1,6 @@
 import { CacheKeys } from '@app/cache-core';
-import { NO_CACHE } from '../apps/no-cache/src/app.module';
-import { ADAPTERS, entryKey, newUser, startTestApp, type TestApp } from './support/test-app';
+import { NO_CACHE } from '../../apps/no-cache/src/app.module';
+import { ADAPTERS, entryKey, newUser, startTestApp, type TestApp } from '../support/test-app';
 
 describe.each(ADAPTERS)('no-cache baseline on %s', (adapter) => {
   let t: TestApp;

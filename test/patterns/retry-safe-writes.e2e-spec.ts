@@ -1,14 +1,14 @@
 import { CacheKeys, ChangeLog, RecordCache, WRITE_BEHIND_QUEUE } from '@app/cache-core';
 import { UserStore } from '@app/users';
 import { Queue } from 'bullmq';
-import { CACHE_ASIDE } from '../apps/cache-aside/src/app.module';
-import { WRITE_BEHIND } from '../apps/write-behind/src/app.module';
-import { AppProcess } from './support/app-process';
-import { freePort } from './support/free-port';
-import { holdNextLoad } from './support/gate';
-import { RedisServer } from './support/redis-server';
-import { ADAPTERS, entryKey, newUser, startTestApp, type TestApp } from './support/test-app';
-import { waitFor } from './support/wait-for';
+import { CACHE_ASIDE } from '../../apps/cache-aside/src/app.module';
+import { WRITE_BEHIND } from '../../apps/write-behind/src/app.module';
+import { AppProcess } from '../support/app-process';
+import { freePort } from '../support/free-port';
+import { holdNextLoad } from '../support/gate';
+import { RedisServer } from '../support/redis-server';
+import { ADAPTERS, entryKey, newUser, startTestApp, type TestApp } from '../support/test-app';
+import { waitFor } from '../support/wait-for';
 
 const IN_PROGRESS = {
   statusCode: 409,

@@ -1,12 +1,12 @@
 import { UserStore } from '@app/users';
-import { CACHE_ASIDE } from '../apps/cache-aside/src/app.module';
-import { describeCacheStrategyContract } from './contract/cache-strategy.contract';
-import { holdNextLoad } from './support/gate';
+import { CACHE_ASIDE } from '../../apps/cache-aside/src/app.module';
+import { describeCacheStrategyContract } from '../contract/cache-strategy.contract';
+import { holdNextLoad } from '../support/gate';
 import { Redis } from 'ioredis';
-import { RedisServer } from './support/redis-server';
-import { TcpProxy } from './support/tcp-proxy';
-import { waitFor } from './support/wait-for';
-import { ADAPTERS, entryKey, newUser, startTestApp, type TestApp } from './support/test-app';
+import { RedisServer } from '../support/redis-server';
+import { TcpProxy } from '../support/tcp-proxy';
+import { waitFor } from '../support/wait-for';
+import { ADAPTERS, entryKey, newUser, startTestApp, type TestApp } from '../support/test-app';
 
 describeCacheStrategyContract(CACHE_ASIDE);
 

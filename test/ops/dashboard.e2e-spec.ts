@@ -6,13 +6,13 @@ import type { AddressInfo } from 'node:net';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { type Browser, chromium, type Locator, type Page } from 'playwright-core';
-import { DASHBOARD } from '../apps/dashboard/src/app.module';
-import { CACHE_ASIDE } from '../apps/cache-aside/src/app.module';
-import { READ_THROUGH } from '../apps/read-through/src/app.module';
-import { REFRESH_AHEAD } from '../apps/refresh-ahead/src/app.module';
-import { WRITE_BEHIND } from '../apps/write-behind/src/app.module';
-import { WRITE_THROUGH } from '../apps/write-through/src/app.module';
-import { entryKey, newUser, startTestApp, type TestApp } from './support/test-app';
+import { DASHBOARD } from '../../apps/dashboard/src/app.module';
+import { CACHE_ASIDE } from '../../apps/cache-aside/src/app.module';
+import { READ_THROUGH } from '../../apps/read-through/src/app.module';
+import { REFRESH_AHEAD } from '../../apps/refresh-ahead/src/app.module';
+import { WRITE_BEHIND } from '../../apps/write-behind/src/app.module';
+import { WRITE_THROUGH } from '../../apps/write-through/src/app.module';
+import { entryKey, newUser, startTestApp, type TestApp } from '../support/test-app';
 
 /** Debian's Chromium (`.ci/run` installs it); Playwright's own browser downloads are never used. */
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';

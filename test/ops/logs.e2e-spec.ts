@@ -1,5 +1,5 @@
-import { AppProcess } from './support/app-process';
-import { waitFor } from './support/wait-for';
+import { AppProcess } from '../support/app-process';
+import { waitFor } from '../support/wait-for';
 
 interface LogLine {
   level: string;

@@ -1,8 +1,8 @@
 import { UserStore } from '@app/users';
-import { READ_THROUGH } from '../apps/read-through/src/app.module';
-import { describeCacheStrategyContract } from './contract/cache-strategy.contract';
-import { holdNextLoad } from './support/gate';
-import { ADAPTERS, entryKey, newUser, nextUserId, startTestApp, type TestApp } from './support/test-app';
+import { READ_THROUGH } from '../../apps/read-through/src/app.module';
+import { describeCacheStrategyContract } from '../contract/cache-strategy.contract';
+import { holdNextLoad } from '../support/gate';
+import { ADAPTERS, entryKey, newUser, nextUserId, startTestApp, type TestApp } from '../support/test-app';
 
 describeCacheStrategyContract(READ_THROUGH);
 

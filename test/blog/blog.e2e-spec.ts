@@ -1,11 +1,11 @@
 import { CacheKeys } from '@app/cache-core';
 import { PostSeeder, PostStore, SEED_AUTHORS, SEED_TOPICS } from '@app/blog';
 import { gunzipSync } from 'node:zlib';
-import { type BlogTestApp, nextLink, POSTS_AS_JSON, rawGet, startBlogTestApp } from './support/blog-app';
-import { Gate, holdNextLoad } from './support/gate';
-import { RedisServer } from './support/redis-server';
-import { waitFor } from './support/wait-for';
-import { keysMatching } from './support/redis-client';
+import { type BlogTestApp, nextLink, POSTS_AS_JSON, rawGet, startBlogTestApp } from '../support/blog-app';
+import { Gate, holdNextLoad } from '../support/gate';
+import { RedisServer } from '../support/redis-server';
+import { waitFor } from '../support/wait-for';
+import { keysMatching } from '../support/redis-client';
 
 interface Post {
   id: number;

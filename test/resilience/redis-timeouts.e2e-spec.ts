@@ -1,9 +1,9 @@
 import { Redis } from 'ioredis';
-import { CACHE_ASIDE } from '../apps/cache-aside/src/app.module';
-import { RedisConnections } from '../libs/cache-core/src/redis/redis-connections';
-import { tolerateEventLoopStalls } from '../libs/cache-core/src/redis/stall-tolerant-timeout';
-import { RedisServer } from './support/redis-server';
-import { entryKey, newUser, startTestApp, type TestApp } from './support/test-app';
+import { CACHE_ASIDE } from '../../apps/cache-aside/src/app.module';
+import { RedisConnections } from '../../libs/cache-core/src/redis/redis-connections';
+import { tolerateEventLoopStalls } from '../../libs/cache-core/src/redis/stall-tolerant-timeout';
+import { RedisServer } from '../support/redis-server';
+import { entryKey, newUser, startTestApp, type TestApp } from '../support/test-app';
 
 /** Holds the event loop, as a GC pause or a long synchronous task would. */
 function stall(ms: number): void {

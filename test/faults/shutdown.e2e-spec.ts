@@ -1,8 +1,8 @@
-import { AppProcess } from './support/app-process';
-import { RedisServer } from './support/redis-server';
-import { TcpProxy } from './support/tcp-proxy';
-import { newUser } from './support/test-app';
-import { waitFor } from './support/wait-for';
+import { AppProcess } from '../support/app-process';
+import { RedisServer } from '../support/redis-server';
+import { TcpProxy } from '../support/tcp-proxy';
+import { newUser } from '../support/test-app';
+import { waitFor } from '../support/wait-for';
 
 /** What every app promises: it stops within this long of SIGTERM, whatever state Redis is in. */
 const STOP_WITHIN_MS = 10_000;

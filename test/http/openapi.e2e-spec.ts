@@ -1,9 +1,9 @@
 import { Validator } from '@seriousme/openapi-schema-validator';
 import type { Response } from 'supertest';
-import { CACHE_ASIDE } from '../apps/cache-aside/src/app.module';
-import { WRITE_BEHIND } from '../apps/write-behind/src/app.module';
-import { type BlogTestApp, startBlogTestApp } from './support/blog-app';
-import { newUser, startTestApp, type TestApp } from './support/test-app';
+import { CACHE_ASIDE } from '../../apps/cache-aside/src/app.module';
+import { WRITE_BEHIND } from '../../apps/write-behind/src/app.module';
+import { type BlogTestApp, startBlogTestApp } from '../support/blog-app';
+import { newUser, startTestApp, type TestApp } from '../support/test-app';
 
 interface Operation {
   parameters?: { name: string; in: string }[];

@@ -1,12 +1,12 @@
 import { jest } from '@jest/globals';
 import { CacheKeys, CacheStrategy, type RefreshAheadStrategy } from '@app/cache-core';
 import { UserStore } from '@app/users';
-import { REFRESH_AHEAD } from '../apps/refresh-ahead/src/app.module';
-import { RedisConnections } from '../libs/cache-core/src/redis/redis-connections';
-import { describeCacheStrategyContract } from './contract/cache-strategy.contract';
-import { holdNextLoad } from './support/gate';
-import { DIRECT_DATABASE_URL, proxyInFront } from './support/tcp-proxy';
-import { ADAPTERS, entryKey, newUser, startTestApp, type TestApp, type TestAppOptions } from './support/test-app';
+import { REFRESH_AHEAD } from '../../apps/refresh-ahead/src/app.module';
+import { RedisConnections } from '../../libs/cache-core/src/redis/redis-connections';
+import { describeCacheStrategyContract } from '../contract/cache-strategy.contract';
+import { holdNextLoad } from '../support/gate';
+import { DIRECT_DATABASE_URL, proxyInFront } from '../support/tcp-proxy';
+import { ADAPTERS, entryKey, newUser, startTestApp, type TestApp, type TestAppOptions } from '../support/test-app';
 
 describeCacheStrategyContract(REFRESH_AHEAD);
 

@@ -4,14 +4,14 @@ import { type UserRecord, UserStore } from '@app/users';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { WRITE_BEHIND } from '../apps/write-behind/src/app.module';
-import { RedisConnections } from '../libs/cache-core/src/redis/redis-connections';
-import { describeCacheStrategyContract } from './contract/cache-strategy.contract';
-import { DIRECT_DATABASE_URL, DIRECT_REDIS_URL, proxyInFront } from './support/tcp-proxy';
-import { ADAPTERS, entryKey, newUser, startTestApp, type TestApp } from './support/test-app';
-import { waitFor } from './support/wait-for';
-import { bootFlushDone, MANUAL_FLUSH } from './support/write-behind';
-import { differencesFromPostgres, runWrites } from './support/write-load';
+import { WRITE_BEHIND } from '../../apps/write-behind/src/app.module';
+import { RedisConnections } from '../../libs/cache-core/src/redis/redis-connections';
+import { describeCacheStrategyContract } from '../contract/cache-strategy.contract';
+import { DIRECT_DATABASE_URL, DIRECT_REDIS_URL, proxyInFront } from '../support/tcp-proxy';
+import { ADAPTERS, entryKey, newUser, startTestApp, type TestApp } from '../support/test-app';
+import { waitFor } from '../support/wait-for';
+import { bootFlushDone, MANUAL_FLUSH } from '../support/write-behind';
+import { differencesFromPostgres, runWrites } from '../support/write-load';
 
 describeCacheStrategyContract(WRITE_BEHIND);
 

@@ -1,10 +1,10 @@
 import { RecordCache } from '@app/cache-core';
-import { WRITE_THROUGH } from '../apps/write-through/src/app.module';
-import { describeCacheStrategyContract } from './contract/cache-strategy.contract';
-import { Gate } from './support/gate';
-import { DIRECT_DATABASE_URL, DIRECT_REDIS_URL, proxyInFront } from './support/tcp-proxy';
-import { ADAPTERS, entryKey, newUser, startTestApp, type TestApp } from './support/test-app';
-import { waitFor } from './support/wait-for';
+import { WRITE_THROUGH } from '../../apps/write-through/src/app.module';
+import { describeCacheStrategyContract } from '../contract/cache-strategy.contract';
+import { Gate } from '../support/gate';
+import { DIRECT_DATABASE_URL, DIRECT_REDIS_URL, proxyInFront } from '../support/tcp-proxy';
+import { ADAPTERS, entryKey, newUser, startTestApp, type TestApp } from '../support/test-app';
+import { waitFor } from '../support/wait-for';
 
 describeCacheStrategyContract(WRITE_THROUGH);
 

@@ -1,10 +1,10 @@
 import type { PatternAppDefinition } from '@app/shell';
-import { CACHE_ASIDE } from '../apps/cache-aside/src/app.module';
-import { READ_THROUGH } from '../apps/read-through/src/app.module';
-import { REFRESH_AHEAD } from '../apps/refresh-ahead/src/app.module';
-import { WRITE_THROUGH } from '../apps/write-through/src/app.module';
-import { RedisServer } from './support/redis-server';
-import { type AdapterName, newUser, startTestApp, type TestApp } from './support/test-app';
+import { CACHE_ASIDE } from '../../apps/cache-aside/src/app.module';
+import { READ_THROUGH } from '../../apps/read-through/src/app.module';
+import { REFRESH_AHEAD } from '../../apps/refresh-ahead/src/app.module';
+import { WRITE_THROUGH } from '../../apps/write-through/src/app.module';
+import { RedisServer } from '../support/redis-server';
+import { type AdapterName, newUser, startTestApp, type TestApp } from '../support/test-app';
 
 /** The cache-only patterns: everything they keep in Redis can be rebuilt from Postgres. */
 const CACHE_ONLY: [string, PatternAppDefinition, AdapterName][] = [
