@@ -134,7 +134,9 @@ export class RedisMemory implements OnApplicationBootstrap, OnApplicationShutdow
     const state = combineStates(states, Date.now());
     if (this.current?.policy !== state.policy || this.current.maxmemory !== state.maxmemory) {
       const limit = state.maxmemory === 0 ? 'no maxmemory' : `maxmemory ${state.maxmemory} bytes`;
-      this.logger.log(`Redis memory: ${limit}, maxmemory-policy ${state.policy}`);
+      // Redis's defaults (no limit, noeviction) need no one's attention at start; a limit or a change does.
+      const notable = this.current !== undefined || state.maxmemory !== 0 || state.policy !== 'noeviction';
+      this.logger[notable ? 'log' : 'debug'](`Redis memory: ${limit}, maxmemory-policy ${state.policy}`);
     }
     this.current = state;
     for (const listener of this.listeners) listener(state);
