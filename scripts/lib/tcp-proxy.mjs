@@ -2,14 +2,21 @@ import { connect, createServer } from 'node:net';
 import { freePort } from './free-port.mjs';
 
 /**
- * A TCP proxy in front of a real server that a test, the audit or a bench can cut and restore, to make Postgres
- * or Redis unreachable for one app without touching the shared server. Cutting destroys open connections and
- * refuses new ones until restored.
+ * A TCP proxy in front of a real server that a test, the audit or a bench can cut, stall, slow and restore, to
+ * make Postgres or Redis unreachable, hung or far away for one app without touching the shared server.
+ * - `disconnect()` destroys open connections and refuses new ones (a refused or reset connection);
+ * - `stall()` keeps connections open and forwards nothing (a hung peer, a lost network path);
+ * - `delay(ms)` holds every chunk `ms` in each direction, in order (a round trip of `2 * ms` added);
+ * - `restore()` ends a cut or a stall (what a stall held is sent on); `delay(0)` ends the delay.
  */
 export class TcpProxy {
   /** @type {Set<import('node:net').Socket>} */
   #sockets = new Set();
   #cut = false;
+  #stalled = false;
+  #delayMs = 0;
+  /** @type {Set<() => void>} */
+  #resumers = new Set();
   /** @type {import('node:net').Server | undefined} */
   #server;
 
@@ -50,12 +57,65 @@ export class TcpProxy {
         socket.on('close', () => this.#sockets.delete(socket));
         socket.on('error', () => socket.destroy());
       }
-      client.pipe(upstream).pipe(client);
+      this.#forward(client, upstream);
+      this.#forward(upstream, client);
       client.on('close', () => upstream.destroy());
       upstream.on('close', () => client.destroy());
     });
     this.#server = server;
     return new Promise((done) => server.listen(this.port, '127.0.0.1', () => done()));
+  }
+
+  /**
+   * Sends what `from` receives on to `to`: at once, or `#delayMs` later (never before an earlier chunk), or, while
+   * stalled, once restored.
+   * @param {import('node:net').Socket} from
+   * @param {import('node:net').Socket} to
+   */
+  #forward(from, to) {
+    /** @type {{ chunk: Buffer, due: number }[]} */
+    const queue = [];
+    let timer;
+    let lastDue = 0;
+    const pump = () => {
+      timer = undefined;
+      while (queue.length > 0 && !this.#stalled) {
+        const wait = queue[0].due - Date.now();
+        if (wait > 0) {
+          timer = setTimeout(pump, wait);
+          return;
+        }
+        if (!to.destroyed) to.write(queue.shift().chunk);
+        else queue.shift();
+      }
+    };
+    this.#resumers.add(pump);
+    from.on('close', () => {
+      this.#resumers.delete(pump);
+      clearTimeout(timer);
+    });
+    from.on('data', (chunk) => {
+      if (this.#delayMs === 0 && !this.#stalled && queue.length === 0) {
+        to.write(chunk);
+        return;
+      }
+      lastDue = Math.max(lastDue, Date.now() + this.#delayMs);
+      queue.push({ chunk, due: lastDue });
+      if (timer === undefined) pump();
+    });
+  }
+
+  /**
+   * Holds every chunk `ms` in each direction (0: none); chunks keep their order.
+   * @param {number} ms
+   */
+  delay(ms) {
+    this.#delayMs = ms;
+  }
+
+  /** Keeps connections open and forwards nothing until {@link restore}: a hung peer. */
+  stall() {
+    this.#stalled = true;
   }
 
   /** Destroys every open connection and refuses new ones. */
@@ -64,9 +124,11 @@ export class TcpProxy {
     for (const socket of this.#sockets) socket.destroy();
   }
 
-  /** Lets connections through again. */
+  /** Lets connections through again, and sends on what a stall held. */
   restore() {
     this.#cut = false;
+    this.#stalled = false;
+    for (const resume of this.#resumers) resume();
   }
 
   /** @returns {Promise<void>} */

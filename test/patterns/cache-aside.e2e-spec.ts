@@ -14,7 +14,11 @@ describe.each(ADAPTERS)('cache-aside on %s', (adapter) => {
   let t: TestApp;
 
   beforeAll(async () => {
-    t = await startTestApp(CACHE_ASIDE, { adapter, env: { CACHE_TTL_SECONDS: '300', CACHE_TTL_JITTER: '0.1' } });
+    // Without grace copies, so that an entry's TTL in Redis is its TTL (grace: test/resilience/grace.e2e-spec.ts).
+    t = await startTestApp(CACHE_ASIDE, {
+      adapter,
+      env: { CACHE_TTL_SECONDS: '300', CACHE_TTL_JITTER: '0.1', CACHE_GRACE_SECONDS: '0' },
+    });
   });
 
   afterAll(async () => {

@@ -10,9 +10,13 @@ import { ADAPTERS, entryKey, newUser, startTestApp, type TestApp, type TestAppOp
 
 describeCacheStrategyContract(REFRESH_AHEAD);
 
-/** The sweep is driven by the tests, not the clock: REFRESH_INTERVAL_MS=0. */
+/**
+ * The sweep is driven by the tests, not the clock: REFRESH_INTERVAL_MS=0. Without grace copies, so that an
+ * entry's TTL in Redis is its TTL (refresh-ahead with grace: test/resilience/grace.e2e-spec.ts).
+ */
 const DRIVEN = {
   REFRESH_INTERVAL_MS: '0',
+  CACHE_GRACE_SECONDS: '0',
   CACHE_TTL_SECONDS: '2',
   CACHE_TTL_JITTER: '0',
   REFRESH_THRESHOLD: '0.5',

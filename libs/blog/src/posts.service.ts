@@ -1,5 +1,5 @@
-import { CacheOutcome, CacheStats, CacheStrategy } from '@app/cache-core';
-import { InvalidInputError, NotFoundError, type WriteOptions } from '@app/common';
+import { CacheStats, CacheStrategy, readHeaders } from '@app/cache-core';
+import { CacheConfig, InvalidInputError, NotFoundError, type WriteOptions } from '@app/common';
 import { Injectable } from '@nestjs/common';
 import { type FullList, FullListReader } from './list/full-list.reader';
 import { ListChunks } from './list/list-chunks';
@@ -21,6 +21,7 @@ export class PostsService {
     private readonly fullList: FullListReader,
     private readonly pages: PageCache,
     private readonly warmer: ListWarmer,
+    private readonly cacheConfig: CacheConfig,
   ) {}
 
   /** Every post, ready to stream; throws before anything is sent when Postgres is needed and away. */
@@ -58,10 +59,11 @@ export class PostsService {
     };
   }
 
-  async get(id: number): Promise<{ post: PostRecord; outcome: CacheOutcome; tier?: 'near' }> {
+  /** The record, and the headers that say how the cache answered (`X-Cache`, `Cache-Status`, `Age`). */
+  async get(id: number): Promise<{ post: PostRecord; headers: Record<string, string> }> {
     const read = await this.stats.timeRead(() => this.strategy.get(id));
     if (read.value === null) throw new NotFoundError(`Post ${id} not found`);
-    return { post: read.value, outcome: read.outcome, tier: read.tier };
+    return { post: read.value, headers: readHeaders(this.strategy.pattern, read, this.cacheConfig.ttlSeconds) };
   }
 
   create(input: NewPost, options?: WriteOptions<PostRecord>): Promise<PostRecord> {

@@ -16,8 +16,14 @@ export interface CacheableRecord {
   version: number;
 }
 
-/** Where a read was answered from: Redis (`HIT`), Postgres after a miss (`MISS`), Postgres because Redis is away (`BYPASS`). */
-export type CacheOutcome = 'HIT' | 'MISS' | 'BYPASS';
+/**
+ * Where a read was answered from: Redis (`HIT`), Postgres after a miss (`MISS`), Postgres because Redis is away
+ * (`BYPASS`), or a grace copy past its TTL because Postgres failed or was slow (`STALE`).
+ */
+export type CacheOutcome = 'HIT' | 'MISS' | 'BYPASS' | 'STALE';
+
+/** Why a grace copy was answered: the load failed (`stale-if-error`) or took longer than the soft timeout. */
+export type StaleReason = 'stale-if-error' | 'soft-timeout';
 
 export interface CacheRead<T> {
   /** The record, or null when it does not exist. */
@@ -25,11 +31,54 @@ export interface CacheRead<T> {
   outcome: CacheOutcome;
   /** `near` for a hit answered by the in-process near cache, without asking Redis. */
   tier?: 'near';
+  /** A hit: how long the entry stays fresh, in ms. A stale answer: minus how long it has been stale. */
+  ttlMs?: number;
+  /** A miss: the loaded record was stored in Redis. */
+  stored?: boolean;
+  /** The read shared another read's load (the same key read at the same time in this process). */
+  collapsed?: boolean;
+  /** A stale answer: why the grace copy was answered. */
+  staleReason?: StaleReason;
 }
 
-/** The `X-Cache` header of a read: `HIT`, `MISS`, `BYPASS`, or `HIT; tier=near` for a near-cache hit. */
+/** The `X-Cache` header of a read: `HIT`, `MISS`, `BYPASS`, `STALE`, or `HIT; tier=near` for a near-cache hit. */
 export function xCache(read: Pick<CacheRead<unknown>, 'outcome' | 'tier'>): string {
   return read.tier === 'near' ? 'HIT; tier=near' : read.outcome;
+}
+
+/**
+ * The RFC 9211 `Cache-Status` header of a read, the cache named by `cache` (the pattern): `cache-aside; hit;
+ * ttl=42`, `cache-aside; fwd=miss; stored`, `cache-aside; fwd=miss; collapsed`, `cache-aside; fwd=bypass`, or a
+ * grace copy answered `cache-aside; hit; fwd=stale; ttl=-3; detail=stale-if-error` (or `detail=soft-timeout`).
+ */
+export function cacheStatus(cache: string, read: Omit<CacheRead<unknown>, 'value'>): string {
+  const ttl = read.ttlMs === undefined ? '' : `; ttl=${Math.floor(read.ttlMs / 1000)}`;
+  switch (read.outcome) {
+    case 'HIT':
+      return `${cache}; hit${read.tier === 'near' ? '; detail=near' : ttl}`;
+    case 'STALE':
+      return `${cache}; hit; fwd=stale${ttl}; detail=${read.staleReason ?? 'stale-if-error'}`;
+    case 'MISS':
+      return `${cache}; fwd=miss${read.stored ? '; stored' : ''}${read.collapsed ? '; collapsed' : ''}`;
+    case 'BYPASS':
+      return `${cache}; fwd=bypass${read.collapsed ? '; collapsed' : ''}`;
+  }
+}
+
+/**
+ * The headers that say how a read was answered: `X-Cache` (kept for older clients), `Cache-Status` (RFC 9211),
+ * and for a stale answer `Age`: seconds since the copy was stored, counting the TTL before jitter.
+ */
+export function readHeaders(
+  cache: string,
+  read: Omit<CacheRead<unknown>, 'value'>,
+  ttlSeconds: number,
+): Record<string, string> {
+  const headers: Record<string, string> = { 'X-Cache': xCache(read), 'Cache-Status': cacheStatus(cache, read) };
+  if (read.outcome === 'STALE' && read.ttlMs !== undefined) {
+    headers.Age = String(Math.max(0, Math.round(ttlSeconds - read.ttlMs / 1000)));
+  }
+  return headers;
 }
 
 /**

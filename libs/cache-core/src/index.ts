@@ -10,6 +10,9 @@ export {
   type PatternStatsExtras,
   CacheStrategy,
   xCache,
+  cacheStatus,
+  readHeaders,
+  type StaleReason,
 } from './cache-strategy';
 export { CACHE_TOPOLOGY, type CacheTopology } from './cache-topology';
 export { RecordStore } from './record-store';

@@ -1,5 +1,5 @@
-import { CacheOutcome, CacheStats, CacheStrategy } from '@app/cache-core';
-import { InvalidInputError, NotFoundError, type WriteOptions } from '@app/common';
+import { CacheStats, CacheStrategy, readHeaders } from '@app/cache-core';
+import { CacheConfig, InvalidInputError, NotFoundError, type WriteOptions } from '@app/common';
 import { Injectable } from '@nestjs/common';
 import type { NewUser, UserChanges, UserRecord } from './user/user.record';
 import { userNotFoundMessage } from './user/user.record';
@@ -10,12 +10,14 @@ export class UsersService {
   constructor(
     private readonly strategy: CacheStrategy<UserRecord, NewUser, UserChanges>,
     private readonly stats: CacheStats,
+    private readonly cacheConfig: CacheConfig,
   ) {}
 
-  async get(id: number): Promise<{ user: UserRecord; outcome: CacheOutcome; tier?: 'near' }> {
+  /** The record, and the headers that say how the cache answered (`X-Cache`, `Cache-Status`, `Age`). */
+  async get(id: number): Promise<{ user: UserRecord; headers: Record<string, string> }> {
     const read = await this.stats.timeRead(() => this.strategy.get(id));
     if (read.value === null) throw new NotFoundError(userNotFoundMessage(id));
-    return { user: read.value, outcome: read.outcome, tier: read.tier };
+    return { user: read.value, headers: readHeaders(this.strategy.pattern, read, this.cacheConfig.ttlSeconds) };
   }
 
   create(input: NewUser, options?: WriteOptions<UserRecord>): Promise<UserRecord> {

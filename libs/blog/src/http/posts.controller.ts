@@ -1,5 +1,5 @@
-import { xCache } from '@app/cache-core';
 import {
+  CACHE_READ_HEADERS,
   ApiConditionalRead,
   ApiConditionalWrite,
   Conditions,
@@ -109,7 +109,7 @@ export class PostsController {
 
   @Get(':id')
   @ApiConditionalRead(PostDto, {
-    'X-Cache': responseHeader('HIT, MISS, or BYPASS when Redis is unavailable; `HIT; tier=near` from the near cache'),
+    ...CACHE_READ_HEADERS,
   })
   async get(
     @Param('id', ParseIdPipe) id: number,
@@ -118,7 +118,7 @@ export class PostsController {
   ): Promise<PostDto | undefined> {
     const read = await this.posts.get(id);
     const post = read.post;
-    response.header('X-Cache', xCache(read));
+    for (const [name, value] of Object.entries(read.headers)) response.header(name, value);
     if (!ifNoneMatchHits(ifNoneMatch, post.version)) return sent(response, post);
     response.header('ETag', etagFor(post.version));
     response.status(304);

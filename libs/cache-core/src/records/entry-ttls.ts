@@ -1,10 +1,24 @@
 import { CacheConfig } from '@app/common';
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
+import { CACHE_TOPOLOGY, type CacheTopology, SPREAD_TOPOLOGY } from '../cache-topology';
 
-/** How long the records' entries live: `CACHE_TTL_SECONDS` with jitter, and the shorter TTL of "absent". */
+/**
+ * How long the records' entries live: `CACHE_TTL_SECONDS` with jitter, then `CACHE_GRACE_SECONDS` more as a
+ * grace copy (a stale entry, answered only when Postgres fails or is slow), and the shorter TTL of "absent",
+ * which gets no grace. An entry whose remaining TTL is at most the grace is stale. Write-behind keeps no grace
+ * copies: its cache leads Postgres, and its entries are what Postgres has not yet got.
+ */
 @Injectable()
 export class EntryTtls {
-  constructor(private readonly config: CacheConfig) {}
+  /** The grace added to a record's entry, in ms (0: none). */
+  readonly graceMs: number;
+
+  constructor(
+    private readonly config: CacheConfig,
+    @Optional() @Inject(CACHE_TOPOLOGY) topology: CacheTopology = SPREAD_TOPOLOGY,
+  ) {
+    this.graceMs = topology.cacheLeadsDatabase ? 0 : config.graceSeconds * 1000;
+  }
 
   /** The configured TTL, before jitter, in ms: tombstones live this long. */
   get fullMs(): number {
@@ -19,5 +33,15 @@ export class EntryTtls {
   /** The TTL of a record cached as absent, in ms. */
   negativeMs(): number {
     return this.config.negativeTtlSeconds * 1000;
+  }
+
+  /** What Redis is told for an entry fresh for `ttlMs`: the grace on top, unless it caches "absent". */
+  stored(value: unknown, ttlMs: number): number {
+    return value === null ? ttlMs : ttlMs + this.graceMs;
+  }
+
+  /** How long an entry with `remainingMs` left in Redis stays fresh: negative once stale; -1/-2 as Redis says. */
+  freshFor(remainingMs: number, value: unknown): number {
+    return remainingMs < 0 || value === null ? remainingMs : remainingMs - this.graceMs;
   }
 }

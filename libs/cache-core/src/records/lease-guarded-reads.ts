@@ -6,21 +6,33 @@ import { NearCache } from '../near/near-cache';
 import { CacheKeys } from '../redis/cache-keys';
 import { RedisConnections } from '../redis/redis-connections';
 import { CacheStats } from '../stats/cache-stats';
+import { EntryTtls } from './entry-ttls';
+
+/** A grace copy: the entry as it was past its TTL, and for how long it has been stale. */
+export interface StaleCopy<T> {
+  value: T;
+  /** How long ago its TTL ended, in ms. */
+  staleForMs: number;
+}
 
 /**
  * Result of looking a record up in Redis. A hit's `value` is null when the record is cached as absent; with
- * `withTtl`, a hit also says how many ms the entry has left. A miss holds the lease to fill the entry, or
- * `lease: null` when another reader held it for longer than this one would wait: load, but do not fill.
+ * `withTtl`, a hit also says how many ms the entry stays fresh. A miss holds the lease to fill the entry, or
+ * `lease: null` when another reader held it for longer than this one would wait: load, but do not fill. A miss
+ * carries the entry's grace copy when it is there (`stale`): what to answer if Postgres fails or is slow.
  */
 export type CacheLookup<T> =
   | { kind: 'hit'; value: T | null; ttlMs?: number; tier?: 'near' }
-  | { kind: 'miss'; lease: string | null }
+  | { kind: 'miss'; lease: string | null; stale?: StaleCopy<T> }
   | { kind: 'unavailable' };
 
 export const UNAVAILABLE = { kind: 'unavailable' } as const;
 
-/** A lease someone else holds. */
-const HELD = Symbol('held');
+/** A lease someone else holds, with the entry's grace copy if there is one. */
+interface Held<T> {
+  kind: 'held';
+  stale?: StaleCopy<T>;
+}
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -43,6 +55,7 @@ export class LeaseGuardedReads {
     private readonly config: CacheConfig,
     private readonly stats: CacheStats,
     private readonly near: NearCache,
+    private readonly ttls: EntryTtls,
   ) {}
 
   /** The near cache, then the entry (with its TTL when asked), then the lease or another reader's fill. */
@@ -54,6 +67,10 @@ export class LeaseGuardedReads {
     const epoch = this.near.epoch;
     return this.redis.attempt(
       async (): Promise<CacheLookup<T>> => {
+        if (this.ttls.graceMs > 0) {
+          const found = await this.leaseOrEntry<T>(id, epoch);
+          return found.kind === 'held' ? await this.awaitFill<T>(id, found.stale) : found;
+        }
         const key = this.keys.entry(id);
         const [ttlMs, raw] = withTtl
           ? await this.redis.read((redis) => redis.entryWithTtl(key))
@@ -63,8 +80,8 @@ export class LeaseGuardedReads {
           this.near.set(id, value, epoch);
           return { kind: 'hit', value, ...(withTtl ? { ttlMs } : {}) };
         }
-        const found = await this.leaseOrEntry<T>(id);
-        return found === HELD ? await this.awaitFill<T>(id) : found;
+        const found = await this.leaseOrEntry<T>(id, this.near.epoch);
+        return found.kind === 'held' ? await this.awaitFill<T>(id) : found;
       },
       () => UNAVAILABLE,
     );
@@ -97,7 +114,13 @@ export class LeaseGuardedReads {
       const stored = await this.redis.attempt(
         () =>
           this.redis.read((redis) =>
-            redis.fillIfLeased(this.keys.entry(id), this.keys.lease(id), lease, JSON.stringify(value), ttlMs),
+            redis.fillIfLeased(
+              this.keys.entry(id),
+              this.keys.lease(id),
+              lease,
+              JSON.stringify(value),
+              this.ttls.stored(value, ttlMs),
+            ),
           ),
         () => 0,
       );
@@ -126,25 +149,32 @@ export class LeaseGuardedReads {
 
   /**
    * The memcache lease rule across instances: only the first reader of a missing entry gets the lease (SET NX);
-   * the others wait for its fill, so a cold key read through many instances reaches Postgres about once.
+   * the others wait for its fill, so a cold key read through many instances reaches Postgres about once. With
+   * grace copies, a stale entry counts as missing, and comes back with the lease (or the wait) as `stale`.
    */
-  private async leaseOrEntry<T extends CacheableRecord>(id: number): Promise<CacheLookup<T> | typeof HELD> {
+  private async leaseOrEntry<T extends CacheableRecord>(id: number, epoch: number): Promise<CacheLookup<T> | Held<T>> {
     const lease = this.newToken();
-    const epoch = this.near.epoch;
-    const [found, entry] = await this.redis.read((redis) =>
-      redis.leaseOrEntry(this.keys.entry(id), this.keys.lease(id), lease, this.config.leaseTtlMs),
-    );
+    const entryKey = this.keys.entry(id);
+    const leaseKey = this.keys.lease(id);
+    const { leaseTtlMs } = this.config;
+    const graceMs = this.ttls.graceMs;
+    const [found, entry, ttlMs] =
+      graceMs > 0
+        ? await this.redis.read((redis) => redis.lookupWithGrace(entryKey, leaseKey, lease, leaseTtlMs, graceMs))
+        : [...(await this.redis.read((redis) => redis.leaseOrEntry(entryKey, leaseKey, lease, leaseTtlMs))), -2];
     if (found === 'hit') {
       const value = JSON.parse(entry!) as T | null;
       this.near.set(id, value, epoch);
-      return { kind: 'hit', value };
+      return { kind: 'hit', value, ...(graceMs > 0 ? { ttlMs: this.ttls.freshFor(Number(ttlMs), value) } : {}) };
     }
-    if (found !== 'lease') return HELD;
+    const stale: StaleCopy<T> | undefined =
+      typeof entry === 'string' ? { value: JSON.parse(entry) as T, staleForMs: graceMs - Number(ttlMs) } : undefined;
+    if (found !== 'lease') return { kind: 'held', stale };
     let end: () => void = () => undefined;
     const done = new Promise<void>((resolve) => (end = resolve));
     this.localFills.get(id)?.end();
     this.localFills.set(id, { lease, done, end });
-    return { kind: 'miss', lease };
+    return { kind: 'miss', lease, stale };
   }
 
   /** The fill (or release) under `lease` is over: this instance's readers waiting for it look again. */
@@ -156,30 +186,33 @@ export class LeaseGuardedReads {
   }
 
   /**
-   * Polls for another reader's fill (after 5, 10, 20, then every 50 ms, up to `CACHE_LEASE_WAIT_MS`): bounded,
-   * so a lease holder that died (its lease lives 10 s) cannot stall reads. Takes the lease itself once it is gone
-   * (its holder gave up, or a write voided it); past the wait, a miss without lease.
+   * Polls for another reader's fill (after 5, 10, 20, then every 50 ms, up to `CACHE_LEASE_WAIT_MS`, or with a
+   * grace copy up to `CACHE_SOFT_TIMEOUT_MS`): bounded, so a lease holder that died (its lease lives 10 s) cannot
+   * stall reads. Takes the lease itself once it is gone (its holder gave up, or a write voided it); past the
+   * wait, a miss without lease (with the grace copy, if any, to answer instead).
    */
-  private async awaitFill<T extends CacheableRecord>(id: number): Promise<CacheLookup<T>> {
-    const deadline = Date.now() + this.config.leaseWaitMs;
+  private async awaitFill<T extends CacheableRecord>(id: number, stale?: StaleCopy<T>): Promise<CacheLookup<T>> {
+    const waitMs =
+      stale === undefined ? this.config.leaseWaitMs : Math.min(this.config.leaseWaitMs, this.config.softTimeoutMs);
+    const deadline = Date.now() + waitMs;
+    let latest = stale;
     const local = this.localFills.get(id);
     if (local !== undefined) {
       // The lease holder is this instance: wait for its fill to end rather than poll, then look again.
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        local.done,
-        new Promise((resolve) => (timer = setTimeout(resolve, this.config.leaseWaitMs))),
-      ]);
+      await Promise.race([local.done, new Promise((resolve) => (timer = setTimeout(resolve, waitMs)))]);
       clearTimeout(timer);
-      const found = await this.leaseOrEntry<T>(id);
-      if (found !== HELD) return found;
+      const found = await this.leaseOrEntry<T>(id, this.near.epoch);
+      if (found.kind !== 'held') return found;
+      latest = found.stale;
     }
     for (let delay = 5; Date.now() + delay <= deadline; delay = Math.min(2 * delay, 50)) {
       await sleep(delay);
-      const found = await this.leaseOrEntry<T>(id);
-      if (found !== HELD) return found;
+      const found = await this.leaseOrEntry<T>(id, this.near.epoch);
+      if (found.kind !== 'held') return found;
+      latest = found.stale;
     }
-    return { kind: 'miss', lease: null };
+    return { kind: 'miss', lease: null, stale: latest };
   }
 
   private newToken(): string {

@@ -1,3 +1,4 @@
+import { CacheConfig } from '@app/common';
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { CACHE_TOPOLOGY, type CacheTopology, SPREAD_TOPOLOGY } from '../cache-topology';
 import type { CacheableRecord } from '../cache-strategy';
@@ -32,6 +33,7 @@ export class RecordCache {
     private readonly reads: LeaseGuardedReads,
     private readonly writes: VersionedWrites,
     private readonly entries: RecordEntries,
+    private readonly config: CacheConfig,
     @Optional() @Inject(CACHE_TOPOLOGY) private readonly topology: CacheTopology = SPREAD_TOPOLOGY,
   ) {}
 
@@ -148,9 +150,29 @@ export class RecordCache {
     return (await this.redis.reader.exists(this.keys.tombstone(id))) === 1;
   }
 
-  /** Each entry's remaining TTL in ms (-2 absent, -1 none, null unknown); one command per entry (cluster). */
+  /**
+   * How long each entry stays fresh, in ms: 0 once stale (a grace copy), -2 absent, -1 no TTL, null unknown. One
+   * command per entry, since the entries may live on different cluster nodes.
+   */
   remainingTtls(ids: number[]): Promise<(number | null)[]> {
-    return Promise.all(ids.map((id) => this.redis.reader.pttl(this.keys.entry(id)).catch(() => null)));
+    return Promise.all(
+      ids.map((id) =>
+        this.redis.reader
+          .pttl(this.keys.entry(id))
+          .then((ttl) => (ttl < 0 ? ttl : Math.max(0, ttl - this.ttls.graceMs)))
+          .catch(() => null),
+      ),
+    );
+  }
+
+  /** How long a read waits for Postgres: before answering a grace copy (`softMs`), and at most (`hardMs`). */
+  get loadTimeouts(): { softMs: number; hardMs: number } {
+    return { softMs: this.config.softTimeoutMs, hardMs: this.config.loadTimeoutMs };
+  }
+
+  /** How long entries are kept past their TTL as grace copies, in ms (0: none). */
+  get graceMs(): number {
+    return this.ttls.graceMs;
   }
 
   /** Deletes every key of this app (see `RedisConnections.unlinkMatching`); returns how many. */

@@ -44,7 +44,7 @@ export class VersionedWrites {
             this.keys.tombstone(id),
             this.keys.invalidated(id),
             JSON.stringify(value),
-            ttlMs,
+            this.ttls.stored(value, ttlMs),
             value.version,
             MARKER_TTL_MS,
           ),

@@ -36,6 +36,13 @@ export interface ScriptCommands {
   releaseLock(lock: string, token: string): Promise<number>;
   leaseOrEntry(entry: string, lease: string, token: string, ttlMs: number): Promise<[string, string?]>;
   entryWithTtl(entry: string): Promise<[number, string | null]>;
+  lookupWithGrace(
+    entry: string,
+    lease: string,
+    token: string,
+    leaseTtlMs: number,
+    graceMs: number,
+  ): Promise<[found: 'hit' | 'lease' | 'held', entry: string | null, ttlMs: number]>;
   recordAccesses(hot: string, meta: string, ...args: number[]): Promise<number>;
   wbAccept(...keysThenArgs: Arg[]): Promise<string>;
   wbPatch(...keysThenArgs: Arg[]): Promise<string>;

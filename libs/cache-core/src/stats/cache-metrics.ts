@@ -22,13 +22,24 @@ export function cacheMetrics(cache: string): DerivedMetric<CacheMetricsSnapshot>
   return [
     {
       name: 'cache_gets_total',
-      help: 'Cache reads by result: hit, miss (loaded and filled), bypass (loaded, cache not used)',
+      help: 'Cache reads by result: hit, miss (loaded and filled), bypass (loaded, cache not used), stale (a grace copy)',
       type: 'counter',
       labelNames: ['cache', 'result'],
       samples: (s) => [
         [{ cache, result: 'hit' }, s.hits],
         [{ cache, result: 'miss' }, s.misses],
         [{ cache, result: 'bypass' }, s.bypasses],
+        [{ cache, result: 'stale' }, s.stale],
+      ],
+    },
+    {
+      name: 'cache_stale_gets_total',
+      help: 'Grace copies answered past their TTL, by reason: stale_if_error (Postgres failed), soft_timeout (slow)',
+      type: 'counter',
+      labelNames: ['cache', 'reason'],
+      samples: (s) => [
+        [{ cache, reason: 'stale_if_error' }, s.staleIfError],
+        [{ cache, reason: 'soft_timeout' }, s.staleSoftTimeout],
       ],
     },
     {

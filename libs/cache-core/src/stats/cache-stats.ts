@@ -1,16 +1,20 @@
 import { Histogram } from 'prom-client';
-import type { CacheOutcome } from '../cache-strategy';
+import type { CacheOutcome, StaleReason } from '../cache-strategy';
 import { type LatencyPercentiles, LatencyWindow } from './latency-window';
 
 /** The counters every strategy reports into; one instance per app process. */
 export interface CacheStatsSnapshot {
-  /** hits + misses + bypasses */
+  /** hits + misses + bypasses + stale */
   reads: number;
   hits: number;
   /** Hits the in-process near cache answered (part of `hits`). */
   nearHits: number;
   misses: number;
   bypasses: number;
+  /** Grace copies answered past their TTL, because Postgres failed (`staleIfError`) or was slow. */
+  stale: number;
+  staleIfError: number;
+  staleSoftTimeout: number;
   hitRatio: number;
   /** Creates, updates and deletes this process answered (or failed). */
   writes: number;
@@ -31,6 +35,7 @@ export class CacheStats {
   private nearHits = 0;
   private misses = 0;
   private bypasses = 0;
+  private readonly stale: Record<StaleReason, number> = { 'stale-if-error': 0, 'soft-timeout': 0 };
   private dbReads = 0;
   private dbWrites = 0;
   private cacheWrites = 0;
@@ -54,10 +59,11 @@ export class CacheStats {
   /** @param cacheName the `cache` label of the app's metrics: `users`, `posts`. */
   constructor(readonly cacheName = 'records') {}
 
-  countRead(outcome: CacheOutcome, tier?: 'near'): void {
+  countRead(outcome: CacheOutcome, tier?: 'near', staleReason: StaleReason = 'stale-if-error'): void {
     if (tier === 'near') this.nearHits += 1;
     if (outcome === 'HIT') this.hits += 1;
     else if (outcome === 'MISS') this.misses += 1;
+    else if (outcome === 'STALE') this.stale[staleReason] += 1;
     else this.bypasses += 1;
   }
 
@@ -104,13 +110,17 @@ export class CacheStats {
   }
 
   snapshot(): CacheStatsSnapshot {
-    const reads = this.hits + this.misses + this.bypasses;
+    const stale = this.stale['stale-if-error'] + this.stale['soft-timeout'];
+    const reads = this.hits + this.misses + this.bypasses + stale;
     return {
       reads,
       hits: this.hits,
       nearHits: this.nearHits,
       misses: this.misses,
       bypasses: this.bypasses,
+      stale,
+      staleIfError: this.stale['stale-if-error'],
+      staleSoftTimeout: this.stale['soft-timeout'],
       hitRatio: reads === 0 ? 0 : Math.round((this.hits / reads) * 10_000) / 10_000,
       writes: this.writeCount,
       dbReads: this.dbReads,

@@ -1,8 +1,9 @@
-import type { IdempotencyClaim, StoredOutcome, WriteOptions } from '@app/common';
+import { DatabaseUnavailableError, type IdempotencyClaim, type StoredOutcome, type WriteOptions } from '@app/common';
 import { Logger } from '@nestjs/common';
-import { type CacheableRecord, type CacheRead, CacheStrategy } from '../cache-strategy';
+import { type CacheableRecord, type CacheRead, CacheStrategy, type StaleReason } from '../cache-strategy';
 import type { RecordStore } from '../record-store';
 import type { CacheLookup, RecordCache } from '../records/record-cache';
+import type { StaleCopy } from '../records/lease-guarded-reads';
 import { SingleFlight } from '../single-flight';
 import type { CacheStats } from '../stats/cache-stats';
 
@@ -43,15 +44,18 @@ export abstract class BaseRecordStrategy<T extends CacheableRecord, C, U> extend
   async get(id: number): Promise<CacheRead<T>> {
     if (!this.shareReads) {
       const own = await this.read(id);
-      if (own.outcome !== 'HIT') this.explainLoad(id, own);
-      this.stats.countRead(own.outcome, own.tier);
-      return { value: own.value, outcome: own.outcome, tier: own.tier };
+      return this.answered(id, own);
     }
     const { value: shared, joined } = await this.reads.join(String(id), () => this.read(id));
-    const read = joined && shared.current === false ? await this.read(id) : shared;
+    if (joined && shared.current === false) return this.answered(id, await this.read(id));
+    return this.answered(id, joined ? { ...shared, collapsed: true } : shared);
+  }
+
+  private answered(id: number, read: StrategyRead<T>): CacheRead<T> {
     if (read.outcome !== 'HIT') this.explainLoad(id, read);
-    this.stats.countRead(read.outcome, read.tier);
-    return { value: read.value, outcome: read.outcome, tier: read.tier };
+    this.stats.countRead(read.outcome, read.tier, read.staleReason);
+    const { value, outcome, tier, ttlMs, stored, collapsed, staleReason } = read;
+    return { value, outcome, tier, ttlMs, stored, collapsed, staleReason };
   }
 
   async create(input: C, options?: WriteOptions<T>): Promise<T> {
@@ -94,25 +98,80 @@ export abstract class BaseRecordStrategy<T extends CacheableRecord, C, U> extend
   /** One read of `id`; runs at most once at a time per key. */
   protected async read(id: number): Promise<StrategyRead<T>> {
     const cached = await this.cache.lookup<T>(id);
-    if (cached.kind === 'hit') return { value: cached.value, outcome: 'HIT', tier: cached.tier };
-    const row = await this.loadOnMiss(id, cached, () => this.store.findById(id));
-    this.stats.countDbRead();
-    if (cached.kind !== 'miss') return { value: row, outcome: 'BYPASS' };
-    return { value: row, outcome: 'MISS', current: await this.cache.endMiss(id, cached.lease, row ?? undefined) };
+    if (cached.kind === 'hit') return { value: cached.value, outcome: 'HIT', tier: cached.tier, ttlMs: cached.ttlMs };
+    return this.afterMiss(id, cached, async () => {
+      const row = await this.store.findById(id);
+      this.stats.countDbRead();
+      return row;
+    });
   }
 
-  /** Loads after a miss; if the load fails, the miss's lease is let go for the next reader. */
-  protected async loadOnMiss(id: number, cached: CacheLookup<T>, load: () => Promise<T | null>): Promise<T | null> {
+  /**
+   * A read that the cache could not answer: loads from Postgres, bounded by `CACHE_LOAD_TIMEOUT_MS` (then a 503),
+   * and fills the entry under the miss's lease (`ttlFor`: the TTL to fill with, undefined to cache nothing). With a
+   * grace copy, answers it when the load fails, or once `CACHE_SOFT_TIMEOUT_MS` has passed (the load then goes on
+   * and fills the entry for the next read), or at once when another reader has held the lease that long.
+   */
+  protected async afterMiss(
+    id: number,
+    cached: Exclude<CacheLookup<T>, { kind: 'hit' }>,
+    load: () => Promise<T | null>,
+    ttlFor: (row: T | null) => number | undefined = (row) => (row === null ? undefined : this.cache.ttlMs()),
+  ): Promise<StrategyRead<T>> {
+    if (cached.kind === 'unavailable') return { value: await this.boundedLoad(load), outcome: 'BYPASS' };
+    const { lease, stale } = cached;
+    if (stale !== undefined && lease === null) return staleRead(stale, 'soft-timeout');
+    const loading = this.boundedLoad(load).then(
+      async (row): Promise<StrategyRead<T>> => {
+        const ttlMs = ttlFor(row);
+        const current = await this.cache.endMiss(id, lease, ttlMs === undefined ? undefined : row, ttlMs);
+        return { value: row, outcome: 'MISS', current, stored: current && ttlMs !== undefined };
+      },
+      (error: unknown) => {
+        if (lease !== null) void this.cache.endMiss(id, lease);
+        throw error;
+      },
+    );
+    if (stale === undefined) return loading;
+    let timer: NodeJS.Timeout | undefined;
+    const softTimeout = new Promise<'soft-timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('soft-timeout'), this.cache.loadTimeouts.softMs);
+    });
     try {
-      return await this.stats.timeLoad(load);
+      const first = await Promise.race([loading, softTimeout]);
+      if (first !== 'soft-timeout') return first;
+      // The load goes on and fills the entry; a failure of it is the next read's business.
+      loading.catch(() => undefined);
+      return staleRead(stale, 'soft-timeout');
     } catch (error) {
-      if (cached.kind === 'miss') void this.cache.endMiss(id, cached.lease);
+      if (error instanceof DatabaseUnavailableError) return staleRead(stale, 'stale-if-error');
       throw error;
+    } finally {
+      clearTimeout(timer);
     }
+  }
+
+  /** A load from Postgres, timed, that the read stops waiting for after `CACHE_LOAD_TIMEOUT_MS` (a 503). */
+  private boundedLoad(load: () => Promise<T | null>): Promise<T | null> {
+    const { hardMs } = this.cache.loadTimeouts;
+    const loading = this.stats.timeLoad(load);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        loading.catch(() => undefined);
+        reject(new DatabaseUnavailableError(`PostgreSQL did not answer within ${hardMs} ms, try again later`));
+      }, hardMs);
+    });
+    return Promise.race([loading, timeout]).finally(() => clearTimeout(timer));
   }
 
   /** Call once a write of `id` is in Postgres and the cache has been told. */
   protected written(id: number): void {
     this.reads.forget(String(id));
   }
+}
+
+/** A grace copy as a read's answer. */
+function staleRead<T>(stale: StaleCopy<T>, reason: StaleReason): StrategyRead<T> {
+  return { value: stale.value, outcome: 'STALE', staleReason: reason, ttlMs: -stale.staleForMs };
 }

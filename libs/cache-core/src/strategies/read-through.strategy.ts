@@ -63,14 +63,20 @@ export class ReadThroughStrategy<T extends CacheableRecord, C, U> extends BaseRe
     const cached = await this.cache.lookup<T>(id);
     if (cached.kind === 'hit') {
       if (cached.value === null) this.negativeHits += 1;
-      return { value: cached.value, outcome: 'HIT', tier: cached.tier };
+      return { value: cached.value, outcome: 'HIT', tier: cached.tier, ttlMs: cached.ttlMs };
     }
-    const value = await this.loadOnMiss(id, cached, () => this.loader(id));
-    this.stats.countDbRead();
-    if (value === null) this.absentLoads += 1;
-    else this.loads += 1;
-    if (cached.kind !== 'miss') return { value, outcome: 'BYPASS' };
-    const ttlMs = value === null ? this.cache.negativeTtlMs() : this.cache.ttlMs();
-    return { value, outcome: 'MISS', current: await this.cache.endMiss(id, cached.lease, value, ttlMs) };
+    return this.afterMiss(
+      id,
+      cached,
+      async () => {
+        const value = await this.loader(id);
+        this.stats.countDbRead();
+        if (value === null) this.absentLoads += 1;
+        else this.loads += 1;
+        return value;
+      },
+      // "Absent" is cached too, for its own (shorter) TTL and with no grace copy.
+      (value) => (value === null ? this.cache.negativeTtlMs() : this.cache.ttlMs()),
+    );
   }
 }

@@ -152,6 +152,34 @@ export class AppConfig {
   CACHE_TTL_JITTER: number = 0.1;
 
   /**
+   * How long an entry of a record is kept past its TTL as a grace copy, in seconds (0: none). Past its TTL an
+   * entry is stale: a read loads again, and answers the stale copy only when Postgres fails or is slow (see
+   * `CACHE_SOFT_TIMEOUT_MS`). Writes remove grace copies as they remove entries; "absent" entries get none.
+   */
+  @IsInt()
+  @Min(0)
+  @Max(7 * 24 * 3600)
+  CACHE_GRACE_SECONDS: number = 3600;
+
+  /**
+   * With a grace copy, how long a read waits for Postgres before it answers the stale copy, in ms; the load
+   * goes on and fills the cache for the next read.
+   */
+  @IsInt()
+  @Min(0)
+  @Max(60_000)
+  CACHE_SOFT_TIMEOUT_MS: number = 100;
+
+  /**
+   * How long a read waits for Postgres after a miss at most, in ms: then it answers the grace copy if there is
+   * one, else 503 with `Retry-After`. The statement itself ends at `DATABASE_TIMEOUT_MS`.
+   */
+  @IsInt()
+  @Min(1)
+  @Max(60_000)
+  CACHE_LOAD_TIMEOUT_MS: number = 2000;
+
+  /**
    * How long a reader that misses while another reader (any instance) holds the entry's lease waits for that
    * reader's fill before loading the row itself, in ms.
    */

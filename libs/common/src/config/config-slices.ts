@@ -88,6 +88,12 @@ export class CacheConfig {
   readonly ttlJitter: number;
   /** How long a missing id is cached as absent, by strategies that do negative caching. */
   readonly negativeTtlSeconds: number;
+  /** How long an entry is kept past its TTL, stale, to answer when Postgres fails or is slow (0: off). */
+  readonly graceSeconds: number;
+  /** With a grace copy: how long a read waits for Postgres before it answers the stale copy. */
+  readonly softTimeoutMs: number;
+  /** How long a read waits for Postgres after a miss at most. */
+  readonly loadTimeoutMs: number;
   /** How long a reader may take between a miss and its fill; a slower fill is dropped. */
   readonly leaseTtlMs = 10_000;
   /** How long a reader waits for another reader's fill before it loads the row itself (without filling). */
@@ -119,6 +125,9 @@ export class CacheConfig {
     this.ttlSeconds = env.CACHE_TTL_SECONDS;
     this.ttlJitter = env.CACHE_TTL_JITTER;
     this.negativeTtlSeconds = env.NEGATIVE_TTL_SECONDS;
+    this.graceSeconds = env.CACHE_GRACE_SECONDS;
+    this.softTimeoutMs = env.CACHE_SOFT_TIMEOUT_MS;
+    this.loadTimeoutMs = env.CACHE_LOAD_TIMEOUT_MS;
     this.leaseWaitMs = env.CACHE_LEASE_WAIT_MS;
     this.nearMaxEntries = env.NEAR_CACHE_MAX_ENTRIES;
     this.nearTtlMs = env.NEAR_CACHE_TTL_MS;

@@ -15,6 +15,22 @@ export function responseHeader(description: string, required = true): ResponseHe
 const ETAG = responseHeader("The record's version, quoted: send it back in `If-None-Match` or `If-Match`");
 const REPLAYED = responseHeader('`true` when this is the stored answer to an earlier request with the same key', false);
 
+/** The headers that say how the cache answered a read of one record. */
+export const CACHE_READ_HEADERS: Record<string, ResponseHeader> = {
+  'X-Cache': responseHeader(
+    'HIT, MISS, BYPASS when Redis is unavailable, STALE for a grace copy; `HIT; tier=near` from the near cache',
+  ),
+  'Cache-Status': responseHeader(
+    'RFC 9211, the cache named by its pattern: `cache-aside; hit; ttl=290`, `cache-aside; fwd=miss; stored`, ' +
+      "`…; fwd=miss; collapsed` (shared another read's load), `…; fwd=bypass`, or a grace copy past its TTL " +
+      '`…; hit; fwd=stale; ttl=-12; detail=stale-if-error` (Postgres failed) or `detail=soft-timeout` (Postgres slow)',
+  ),
+  Age: responseHeader(
+    'A grace copy only: seconds since it was stored (its TTL before jitter, plus its staleness)',
+    false,
+  ),
+};
+
 /** OpenAPI for a read of one record that answers `If-None-Match`; `headers` are sent with both answers. */
 export function ApiConditionalRead(type: Type, headers: Record<string, ResponseHeader> = {}): MethodDecorator {
   return applyDecorators(

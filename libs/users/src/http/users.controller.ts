@@ -1,5 +1,5 @@
-import { xCache } from '@app/cache-core';
 import {
+  CACHE_READ_HEADERS,
   ApiConditionalRead,
   ApiConditionalWrite,
   Conditions,
@@ -8,7 +8,6 @@ import {
   Idempotent,
   ifNoneMatchHits,
   ParseIdPipe,
-  responseHeader,
   WriteConditions,
 } from '@app/common';
 import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Patch, Post, Put, Res } from '@nestjs/common';
@@ -35,7 +34,7 @@ export class UsersController {
 
   @Get(':id')
   @ApiConditionalRead(UserDto, {
-    'X-Cache': responseHeader('HIT, MISS, or BYPASS when Redis is unavailable; `HIT; tier=near` from the near cache'),
+    ...CACHE_READ_HEADERS,
   })
   async get(
     @Param('id', ParseIdPipe) id: number,
@@ -44,7 +43,7 @@ export class UsersController {
   ): Promise<UserDto | undefined> {
     const read = await this.users.get(id);
     const user = read.user;
-    response.header('X-Cache', xCache(read));
+    for (const [name, value] of Object.entries(read.headers)) response.header(name, value);
     if (!ifNoneMatchHits(ifNoneMatch, user.version)) return sent(response, user);
     response.header('ETag', etagFor(user.version));
     response.status(304);

@@ -168,12 +168,10 @@ export class RefreshAheadStrategy<T extends CacheableRecord, C, U> extends Write
         this.earlyRefreshes += 1;
         void this.refresh(id);
       }
-      return { value: cached.value, outcome: 'HIT', tier: cached.tier };
+      return { value: cached.value, outcome: 'HIT', tier: cached.tier, ttlMs: cached.ttlMs };
     }
     this.expiries.delete(id);
-    const row = await this.loadOnMiss(id, cached, () => this.load(id));
-    if (cached.kind !== 'miss') return { value: row, outcome: 'BYPASS' };
-    return { value: row, outcome: 'MISS', current: await this.cache.endMiss(id, cached.lease, row ?? undefined) };
+    return this.afterMiss(id, cached, () => this.load(id));
   }
 
   private async sweepHotKeys(): Promise<SweepResult> {
@@ -208,6 +206,8 @@ export class RefreshAheadStrategy<T extends CacheableRecord, C, U> extends Write
       row = await this.load(id);
     } catch (error) {
       this.refreshFailures += 1;
+      // Let the lease go: readers need not wait for a refresh that will not come.
+      await this.cache.endMiss(id, lease);
       this.logger.warn(`Refresh of ${id} failed, keeping the cached value: ${(error as Error).message}`);
       return 'failed';
     }

@@ -190,9 +190,11 @@ export class WriteBehindStrategy<T extends CacheableRecord, C, U>
       await this.cache.endMiss(id, cached.lease);
       return { value: null, outcome: 'HIT' };
     }
-    const row = await this.loadOnMiss(id, cached, () => this.store.findById(id));
-    this.stats.countDbRead();
-    return { value: row, outcome: 'MISS', current: await this.cache.endMiss(id, cached.lease, row ?? undefined) };
+    return this.afterMiss(id, cached, async () => {
+      const row = await this.store.findById(id);
+      this.stats.countDbRead();
+      return row;
+    });
   }
 
   /**

@@ -1,0 +1,222 @@
+import type { PatternAppDefinition } from '@app/shell';
+import { CacheStrategy } from '@app/cache-core';
+import { CACHE_ASIDE } from '../../apps/cache-aside/src/app.module';
+import { READ_THROUGH } from '../../apps/read-through/src/app.module';
+import { REFRESH_AHEAD } from '../../apps/refresh-ahead/src/app.module';
+import { WRITE_THROUGH } from '../../apps/write-through/src/app.module';
+import type { TcpProxy } from '../support/tcp-proxy';
+import { DIRECT_DATABASE_URL, proxyInFront } from '../support/tcp-proxy';
+import { type AdapterName, entryKey, newUser, startTestApp, type TestApp } from '../support/test-app';
+import { waitFor } from '../support/wait-for';
+
+/**
+ * Grace copies, soft and hard load timeouts (CACHE_GRACE_SECONDS, CACHE_SOFT_TIMEOUT_MS, CACHE_LOAD_TIMEOUT_MS)
+ * with the app's Postgres behind a TCP proxy the test cuts (connections reset), stalls (nothing forwarded: a
+ * hung peer) or slows. What a client sees (status, body, `X-Cache`, `Cache-Status`, `Age`) and what Redis holds.
+ */
+const TTL_MS = 1000;
+const SOFT_MS = 100;
+const HARD_MS = 1500;
+/** One way: a query through the slowed proxy takes at least two of these, well past the soft timeout. */
+const SLOW_MS = 300;
+const ENV = {
+  CACHE_TTL_SECONDS: String(TTL_MS / 1000),
+  CACHE_TTL_JITTER: '0',
+  CACHE_GRACE_SECONDS: '60',
+  CACHE_SOFT_TIMEOUT_MS: String(SOFT_MS),
+  CACHE_LOAD_TIMEOUT_MS: String(HARD_MS),
+  NEGATIVE_TTL_SECONDS: '1',
+  REFRESH_INTERVAL_MS: '0',
+};
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+const CASES: [string, AdapterName, PatternAppDefinition][] = [
+  [CACHE_ASIDE, 'express'],
+  [CACHE_ASIDE, 'fastify'],
+  [READ_THROUGH, 'express'],
+  [WRITE_THROUGH, 'fastify'],
+  [REFRESH_AHEAD, 'express'],
+].map(([definition, adapter]) => [
+  (definition as PatternAppDefinition).pattern,
+  adapter as AdapterName,
+  definition as PatternAppDefinition,
+]);
+
+describe.each(CASES)('%s (%s) while Postgres fails or is slow', (_pattern, adapter, definition) => {
+  let t: TestApp;
+  let proxy: TcpProxy;
+
+  beforeAll(async () => {
+    const front = await proxyInFront(DIRECT_DATABASE_URL, 5432);
+    proxy = front.proxy;
+    t = await startTestApp(definition, {
+      adapter,
+      env: { ...ENV, DATABASE_URL: front.url },
+      direct: { databaseUrl: DIRECT_DATABASE_URL },
+    });
+  });
+
+  afterEach(() => {
+    proxy.delay(0);
+    proxy.restore();
+  });
+
+  afterAll(async () => {
+    proxy.restore();
+    await t.close();
+    await proxy.close();
+  });
+
+  /** A user created and read once through the app (so cached), then left until its entry is stale. */
+  async function staleUser(): Promise<{ id: number; name: string }> {
+    const created = await t.http().post('/users').send(newUser()).expect(201);
+    const id = created.body.id as number;
+    await t.http().get(`/users/${id}`).expect(200);
+    const key = entryKey(t, id);
+    // Stale: its remaining TTL is within the grace (60 s), the entry still there.
+    await waitFor(async () => {
+      const ttl = await t.redis.pttl(key);
+      return ttl > 0 && ttl <= 60_000;
+    });
+    return { id, name: created.body.name as string };
+  }
+
+  it('answers a stale copy with 200 when Postgres is cut, and says so', async () => {
+    const { id, name } = await staleUser();
+    proxy.disconnect();
+    const response = await t.http().get(`/users/${id}`).expect(200);
+    expect(response.body).toMatchObject({ id, name });
+    expect(response.headers['x-cache']).toBe('STALE');
+    expect(response.headers['cache-status']).toMatch(
+      new RegExp(`^${definition.pattern}; hit; fwd=stale; ttl=-\\d+; detail=stale-if-error$`),
+    );
+    expect(Number(response.headers.age)).toBeGreaterThanOrEqual(TTL_MS / 1000);
+    expect(await t.redis.exists(entryKey(t, id))).toBe(1);
+    proxy.restore();
+    const stats = await t.stats();
+    expect(stats.stale).toBeGreaterThanOrEqual(1);
+    expect(stats.staleIfError).toBeGreaterThanOrEqual(1);
+  });
+
+  it('answers 503 with Retry-After within the hard timeout for a key with no grace copy, Postgres hung', async () => {
+    const created = await t.http().post('/users').send(newUser()).expect(201);
+    // Never cached (write-through and refresh-ahead store what they write: drop it).
+    await t.redis.del(entryKey(t, created.body.id as number));
+    proxy.stall();
+    const started = Date.now();
+    const response = await t
+      .http()
+      .get(`/users/${created.body.id as number}`)
+      .expect(503);
+    const elapsed = Date.now() - started;
+    expect(response.headers['retry-after']).toBeDefined();
+    expect(elapsed).toBeGreaterThanOrEqual(HARD_MS - 50);
+    expect(elapsed).toBeLessThan(HARD_MS + 2000);
+  });
+
+  it('never answers a value older than an acknowledged write', async () => {
+    const { id } = await staleUser();
+    const renamed = await t.http().patch(`/users/${id}`).send({ name: 'Renamed Later' }).expect(200);
+    expect(renamed.body.name).toBe('Renamed Later');
+    // Past the new entry's TTL (write-through stored it), then Postgres cut.
+    await sleep(TTL_MS + 100);
+    proxy.disconnect();
+    const response = await t.http().get(`/users/${id}`);
+    if (response.status === 200) {
+      expect(response.body.name).toBe('Renamed Later');
+    } else {
+      expect(response.status).toBe(503);
+    }
+  });
+
+  it('drops the grace copy of a deleted record: Postgres cut, the read never answers it', async () => {
+    const { id } = await staleUser();
+    await t.http().delete(`/users/${id}`).expect(204);
+    expect(await t.redis.exists(entryKey(t, id))).toBe(0);
+    proxy.disconnect();
+    const response = await t.http().get(`/users/${id}`);
+    expect([404, 503]).toContain(response.status);
+  });
+
+  it('drops the grace copy when another writer commits a change (the invalidation outbox)', async () => {
+    const { id } = await staleUser();
+    // A change made outside this app: only the outbox's NOTIFY and sweep tell the app.
+    await t.db.query('UPDATE users SET name = $1, version = version + 1 WHERE id = $2', ['Changed Elsewhere', id]);
+    await waitFor(async () => (await t.redis.exists(entryKey(t, id))) === 0);
+    proxy.disconnect();
+    const response = await t.http().get(`/users/${id}`);
+    expect(response.status).toBe(503);
+  });
+
+  it('answers the stale copy within the soft timeout when Postgres is slow, then fills for the next read', async () => {
+    const { id, name } = await staleUser();
+    proxy.delay(SLOW_MS);
+    const started = Date.now();
+    const response = await t.http().get(`/users/${id}`).expect(200);
+    const elapsed = Date.now() - started;
+    expect(response.body).toMatchObject({ id, name });
+    expect(response.headers['cache-status']).toMatch(/; hit; fwd=stale; ttl=-\d+; detail=soft-timeout$/);
+    // The slowed load takes at least two one-way delays; the answer came well before it.
+    expect(elapsed).toBeLessThan(2 * SLOW_MS);
+    // The load went on and filled the entry: fresh again (more than the grace left), then a plain hit.
+    await waitFor(async () => (await t.redis.pttl(entryKey(t, id))) > 60_000);
+    const next = await t.http().get(`/users/${id}`).expect(200);
+    expect(next.headers['x-cache']).toMatch(/^HIT/);
+    expect(next.headers['cache-status']).toMatch(new RegExp(`^${definition.pattern}; hit`));
+  });
+});
+
+describe('read-through while Postgres is cut', () => {
+  it('never serves a cached "absent" past its TTL', async () => {
+    const { proxy, url } = await proxyInFront(DIRECT_DATABASE_URL, 5432);
+    const t = await startTestApp(READ_THROUGH, {
+      env: { ...ENV, DATABASE_URL: url },
+      direct: { databaseUrl: DIRECT_DATABASE_URL },
+    });
+    try {
+      const missing = 987_654;
+      await t.http().get(`/users/${missing}`).expect(404);
+      expect(await t.redis.get(entryKey(t, missing))).toBe('null');
+      await waitFor(async () => (await t.redis.exists(entryKey(t, missing))) === 0);
+      proxy.disconnect();
+      await t.http().get(`/users/${missing}`).expect(503);
+    } finally {
+      proxy.restore();
+      await t.close();
+      await proxy.close();
+    }
+  });
+});
+
+describe('refresh-ahead while Postgres is cut', () => {
+  it('keeps a hot entry it could not refresh as a grace copy, and answers it', async () => {
+    const { proxy, url } = await proxyInFront(DIRECT_DATABASE_URL, 5432);
+    const t = await startTestApp(REFRESH_AHEAD, {
+      env: { ...ENV, DATABASE_URL: url, HOT_MIN_SCORE: '3', REFRESH_THRESHOLD: '0.5', XFETCH_BETA: '0' },
+      direct: { databaseUrl: DIRECT_DATABASE_URL },
+    });
+    try {
+      const created = await t
+        .http()
+        .post('/users')
+        .send(newUser({ name: 'Hot' }))
+        .expect(201);
+      const id = created.body.id as number;
+      for (let i = 0; i < 5; i += 1) await t.http().get(`/users/${id}`).expect(200);
+      await sleep(20);
+      proxy.disconnect();
+      await waitFor(async () => (await t.redis.pttl(entryKey(t, id))) <= 60_000);
+      const strategy: unknown = t.app.get(CacheStrategy);
+      expect(await (strategy as { sweep(): Promise<unknown> }).sweep()).toMatchObject({ failed: 1 });
+      expect(await t.redis.exists(entryKey(t, id))).toBe(1);
+      const read = await t.http().get(`/users/${id}`).expect(200);
+      expect(read.body.name).toBe('Hot');
+      expect(read.headers['cache-status']).toMatch(/^refresh-ahead; hit; fwd=stale; ttl=-\d+; detail=stale-if-error$/);
+    } finally {
+      proxy.restore();
+      await t.close();
+      await proxy.close();
+    }
+  });
+});
