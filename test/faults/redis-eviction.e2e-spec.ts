@@ -5,6 +5,7 @@ import { REFRESH_AHEAD } from '../../apps/refresh-ahead/src/app.module';
 import { WRITE_THROUGH } from '../../apps/write-through/src/app.module';
 import { RedisServer } from '../support/redis-server';
 import { type AdapterName, newUser, startTestApp, type TestApp } from '../support/test-app';
+import { waitFor } from '../support/wait-for';
 
 /** The cache-only patterns: everything they keep in Redis can be rebuilt from Postgres. */
 const CACHE_ONLY: [string, PatternAppDefinition, AdapterName][] = [
@@ -97,6 +98,8 @@ describe.each(CACHE_ONLY)('%s at the edges of Redis memory (on %#)', (_, definit
     await t.http().get(`/users/${created.id}`).expect(200);
     await t.http().delete(`/users/${created.id}`).expect(204);
     await t.http().get(`/users/${created.id}`).expect(404);
+    // Refresh-ahead sends its read counts to its hot set every 100 ms: wait for them, so the hot set is listed too.
+    if (definition === REFRESH_AHEAD) await waitFor(async () => (await t.redis.keys(`${t.prefix}*hot*`)).length > 0);
     const keys = await t.redis.keys(`${t.prefix}*`);
     expect(keys.length).toBeGreaterThan(0);
     const withoutTtl = [];

@@ -9,6 +9,9 @@
 
   Why atomic: the rescale and the increments must see the same t0, or one batch is weighted against another's.
 
+  Both keys expire a while after the last read (`ttl`, twenty half-lives: every score has sunk a millionfold
+  by then), so no key of a cache-only pattern lives without a TTL and a volatile-* policy may evict any of them.
+
     Input:
       KEYS[1] the hot set (sorted set: id -> decayed score)
       KEYS[2] its metadata (hash: t0)
@@ -16,7 +19,8 @@
       ARGV[1] now, in seconds
       ARGV[2] lambda (ln 2 / half-life)
       ARGV[3] capacity
-      ARGV[4..] pairs of id, count
+      ARGV[4] ttl of both keys, in ms
+      ARGV[5..] pairs of id, count
 
     Output:
       1
@@ -39,9 +43,11 @@ if exponent > 30 then
   exponent = 0
 end
 local weight = math.exp(exponent)
-for i = 4, #ARGV, 2 do
+for i = 5, #ARGV, 2 do
   redis.call('ZINCRBY', hotKey, weight * tonumber(ARGV[i + 1]), ARGV[i])
 end
 local excess = redis.call('ZCARD', hotKey) - tonumber(ARGV[3])
 if excess > 0 then redis.call('ZREMRANGEBYRANK', hotKey, 0, excess - 1) end
+redis.call('PEXPIRE', hotKey, ARGV[4])
+redis.call('PEXPIRE', metaKey, ARGV[4])
 return 1

@@ -39,6 +39,8 @@ export class HotSet {
           nowSeconds,
           lambda,
           perShard,
+          // Twenty half-lives after the last read, nothing of a score is left: the keys may go.
+          Math.ceil((20 * Math.LN2 * 1000) / lambda),
           ...idsAndCounts,
         ),
       ),
