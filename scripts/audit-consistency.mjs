@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm run audit:consistency -- --app <pattern> [--url <u1,u2,...>] [--instances N] [--seconds S]
-//   [--faults partition,redis-restart] [--keys K] [--readers R] [--maxmemory 2mb --policy allkeys-lru] [--no-build]`
+//   [--faults partition,redis-restart,postgres-down,postgres-slow] [--keys K] [--readers R] [--maxmemory 2mb --policy allkeys-lru] [--no-build]`
 //
 // The project's own consistency checker. It runs a randomized concurrent history against several instances of
 // one pattern app (one writer per key, several readers, a few hot keys), reads each answer's version from its
@@ -10,9 +10,11 @@
 // for write-behind, whether Postgres ends at the last acknowledged version of every key.
 //
 // Without --url it starts everything itself: its own redis-server (AOF, fsync always) on a free port, and N
-// instances of the built app, each reaching Redis through its own TCP proxy, on a fresh schema of the shared
-// Postgres. Faults: `partition` cuts instance 1 off from Redis (not from Postgres) for a quarter of the run;
-// `redis-restart` shuts Redis down and starts it again from its AOF. With --url (a running deployment) it
+// instances of the built app, each reaching Redis and Postgres through TCP proxies of its own, on a fresh schema of
+// the shared Postgres. Faults: `partition` cuts instance 1 off from Redis (not from Postgres) for a quarter of the
+// run; `redis-restart` shuts Redis down and starts it again from its AOF; `postgres-down` cuts every instance off
+// from Postgres for a fifth of the run; `postgres-slow` delays every packet to and from Postgres 150 ms for
+// another fifth. Grace copies answered meanwhile (`Cache-Status: …; fwd=stale`) are reported apart, with their age. With --url (a running deployment) it
 // injects no faults. `--app all` audits the five patterns one after the other.
 //
 // `--maxmemory <size>` (with `--policy`, `noeviction` unless given) runs the audit's Redis at that memory limit
@@ -49,6 +51,10 @@ const { values: args } = parseArgs({
 const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
 const random = (n) => Math.floor(Math.random() * n);
 
+const FAULTS = ['partition', 'redis-restart', 'postgres-down', 'postgres-slow'];
+/** postgres-slow: the delay each way, past the apps' soft timeout (100 ms) and within their hard one (2 s). */
+const POSTGRES_SLOW_MS = 150;
+
 async function request(base, method, path, body) {
   const started = performance.now();
   try {
@@ -65,6 +71,8 @@ async function request(base, method, path, body) {
       body: text === '' ? null : JSON.parse(text),
       // A record's ETag is its version ("7"); other answers may carry Express's weak body hash.
       version: /^"\d+"$/.test(etag ?? '') ? Number(etag.slice(1, -1)) : null,
+      stale: /fwd=stale/.test(response.headers.get('cache-status') ?? ''),
+      age: Number(response.headers.get('age') ?? NaN),
       started,
       ended: performance.now(),
     };
@@ -102,14 +110,25 @@ async function deploy(app, instances) {
   const redis = await RedisServer.start(undefined, memory, { aof: true });
   const schema = `audit_${app.replace(/-/g, '_')}_${process.pid}`;
   const proxies = [];
+  const postgresProxies = [];
   const servers = [];
+  const postgres = new URL(DATABASE_URL);
   for (let index = 0; index < instances; index += 1) {
     const proxy = await TcpProxy.start('127.0.0.1', redis.port);
     proxies.push(proxy);
+    // Each instance reaches Postgres through a proxy too, for the postgres-down and postgres-slow faults.
+    const postgresProxy = await TcpProxy.start(
+      postgres.hostname === 'localhost' ? '127.0.0.1' : postgres.hostname,
+      Number(postgres.port || 5432),
+    );
+    postgresProxies.push(postgresProxy);
+    const databaseUrl = new URL(DATABASE_URL);
+    databaseUrl.hostname = '127.0.0.1';
+    databaseUrl.port = String(postgresProxy.port);
     servers.push(
       new ServerProcess(builtApp(app), {
         port: await freePort(),
-        env: isolatedEnv(schema, proxy.port, { LOG_LEVEL: 'error' }),
+        env: isolatedEnv(schema, proxy.port, { LOG_LEVEL: 'error', DATABASE_URL: databaseUrl.toString() }),
       }),
     );
   }
@@ -121,9 +140,11 @@ async function deploy(app, instances) {
     schema,
     redis,
     proxies,
+    postgresProxies,
     async tearDown() {
+      for (const proxy of postgresProxies) proxy.restore();
       await Promise.all(servers.map((server) => server.stop()));
-      for (const proxy of proxies) await proxy.close();
+      for (const proxy of [...proxies, ...postgresProxies]) await proxy.close();
       await redis.remove();
       const db = new pg.Client({ connectionString: DATABASE_URL });
       await db.connect();
@@ -150,6 +171,34 @@ function scheduleFaults(faults, deployment, seconds, t0) {
         result.partition = { from, to: performance.now() };
         timeline.push(
           `partition: instance 1 cut off from Redis ${ms((from - t0) / 1000)}–${ms((performance.now() - t0) / 1000)} s`,
+        );
+      })(),
+    );
+  }
+  if (faults.includes('postgres-down')) {
+    runs.push(
+      (async () => {
+        await at(0.1);
+        const from = performance.now();
+        for (const proxy of deployment.postgresProxies) proxy.disconnect();
+        await at(0.3);
+        for (const proxy of deployment.postgresProxies) proxy.restore();
+        timeline.push(
+          `postgres-down: every instance cut off from Postgres ${ms((from - t0) / 1000)}–${ms((performance.now() - t0) / 1000)} s`,
+        );
+      })(),
+    );
+  }
+  if (faults.includes('postgres-slow')) {
+    runs.push(
+      (async () => {
+        await at(0.5);
+        const from = performance.now();
+        for (const proxy of deployment.postgresProxies) proxy.delay(POSTGRES_SLOW_MS);
+        await at(0.7);
+        for (const proxy of deployment.postgresProxies) proxy.delay(0);
+        timeline.push(
+          `postgres-slow: every packet to and from Postgres ${POSTGRES_SLOW_MS} ms late ${ms((from - t0) / 1000)}–${ms((performance.now() - t0) / 1000)} s`,
         );
       })(),
     );
@@ -209,13 +258,23 @@ function evictedKeys(port) {
   });
 }
 
+/** The grace copies answered (Postgres failing or slow): how many, and how old (the `Age` header). */
+function staleAnswers(reads) {
+  const stale = reads.filter((read) => read.status === 200 && read.stale);
+  const ages = stale
+    .map((read) => read.age)
+    .filter((age) => Number.isFinite(age))
+    .sort((a, b) => a - b);
+  return `  grace copies answered (stale-if-error, soft timeout): ${stale.length}, age s: p50 ${ms(percentile(ages, 50))}, max ${ms(percentile(ages, 100))}`;
+}
+
 async function audit(app) {
   const seconds = Number(args.seconds);
   const keyCount = Number(args.keys);
   const readerCount = Number(args.readers);
   const faults = args.faults.split(',').filter(Boolean);
   for (const fault of faults) {
-    if (!['partition', 'redis-restart'].includes(fault)) throw new Error(`unknown fault: ${fault}`);
+    if (!FAULTS.includes(fault)) throw new Error(`unknown fault: ${fault} (one of ${FAULTS.join(', ')})`);
   }
   if (args.url !== undefined && faults.length > 0)
     throw new Error('--faults needs the audit to start the apps: drop --url');
@@ -293,6 +352,7 @@ async function audit(app) {
       `  reads: ${reads.length} (${byStatus(reads)})`,
       `  writes: ${writes.length} (${byStatus(writes)}; acknowledged: ${acknowledged})`,
       `  stale reads after acknowledgement: ${sameInstance + crossInstance} (same instance: ${sameInstance}, cross-instance: ${crossInstance})`,
+      staleAnswers(reads),
       `  cross-instance staleness, ms past the acknowledgement: p50 ${ms(percentile(staleness, 50))}, p99 ${ms(percentile(staleness, 99))}, max ${ms(percentile(staleness, 100))}`,
     ];
     if (faultRun?.partition !== undefined) {

@@ -112,6 +112,8 @@ describe('the dashboard, in Chromium', () => {
     await waitUntil(async () => (await numberIn(metric('cache-aside', 'reads'))) >= before + 25);
     const ratio = (await metric('cache-aside', 'hitRatio').textContent()) ?? '';
     expect(ratio).toMatch(/^\d+\.\d %$/);
+    // Postgres answers: no grace copy was needed.
+    expect(await metric('cache-aside', 'staleReadsPerSec').textContent()).toBe('0');
   });
 
   it('runs a load against one pattern from its button, with progress, and the app counts the requests', async () => {

@@ -97,6 +97,9 @@ describe.each(CASES)('%s (%s) while Postgres fails or is slow', (_pattern, adapt
     const stats = await t.stats();
     expect(stats.stale).toBeGreaterThanOrEqual(1);
     expect(stats.staleIfError).toBeGreaterThanOrEqual(1);
+    const metrics = (await t.http().get('/metrics').expect(200)).text;
+    expect(metrics).toMatch(/^cache_gets_total\{[^}]*result="stale"[^}]*\} [1-9]/m);
+    expect(metrics).toMatch(/^cache_stale_gets_total\{[^}]*reason="stale_if_error"[^}]*\} [1-9]/m);
   });
 
   it('answers 503 with Retry-After within the hard timeout for a key with no grace copy, Postgres hung', async () => {

@@ -25,6 +25,8 @@ export interface PanelState {
   p50Ms: number | null;
   p99Ms: number | null;
   dbReadsPerSec: number | null;
+  /** Grace copies answered past their TTL per second (Postgres failing or slow). */
+  staleReadsPerSec: number | null;
   reads: number | null;
   hits: number | null;
   /** Write-behind: records with changes not yet in Postgres, and the age of the oldest. */
@@ -49,6 +51,7 @@ interface StatsBody {
   hits?: number;
   writes?: number;
   dbReads?: number;
+  stale?: number;
   hitRatio?: number;
   latencyMs?: { read?: { p50?: number | null; p99?: number | null } };
   pendingWrites?: number | null;
@@ -63,6 +66,7 @@ const NO_NUMBERS = {
   p50Ms: null,
   p99Ms: null,
   dbReadsPerSec: null,
+  staleReadsPerSec: null,
   reads: null,
   hits: null,
   pending: null,
@@ -129,6 +133,7 @@ class Panel {
       p50Ms: body.latencyMs?.read?.p50 ?? null,
       p99Ms: body.latencyMs?.read?.p99 ?? null,
       dbReadsPerSec: delta === null ? null : delta.dbReads / delta.seconds,
+      staleReadsPerSec: delta === null ? null : delta.stale / delta.seconds,
       reads: body.reads ?? null,
       hits: body.hits ?? null,
       pending: body.pendingWrites ?? null,
@@ -143,10 +148,10 @@ class Panel {
   private delta(
     at: number,
     stats: StatsBody,
-  ): { seconds: number; requests: number; reads: number; hits: number; dbReads: number } | null {
+  ): { seconds: number; requests: number; reads: number; hits: number; dbReads: number; stale: number } | null {
     const before = this.previous;
     if (before === undefined) return null;
-    const diff = (field: 'reads' | 'hits' | 'writes' | 'dbReads'): number =>
+    const diff = (field: 'reads' | 'hits' | 'writes' | 'dbReads' | 'stale'): number =>
       (stats[field] ?? 0) - (before.stats[field] ?? 0);
     const reads = diff('reads');
     if (reads < 0 || diff('writes') < 0) return null;
@@ -156,6 +161,7 @@ class Panel {
       reads,
       hits: diff('hits'),
       dbReads: diff('dbReads'),
+      stale: diff('stale'),
     };
   }
 }

@@ -14,6 +14,7 @@ const format = {
   p50Ms: (v) => (v === null ? '–' : `${v.toFixed(1)} ms`),
   p99Ms: (v) => (v === null ? '–' : `${v.toFixed(1)} ms`),
   dbReadsPerSec: (v) => (v === null ? '–' : Math.round(v).toLocaleString('en')),
+  staleReadsPerSec: (v) => (v === null ? '–' : Math.round(v).toLocaleString('en')),
   pending: (v) => (v === null ? '–' : v.toLocaleString('en')),
   lagMs: (v) => (v === null ? '–' : `${(v / 1000).toFixed(1)} s`),
   hotKeys: (v) => (v === null ? '–' : v.toLocaleString('en')),
