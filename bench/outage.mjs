@@ -14,7 +14,7 @@ import pg from 'pg';
 import { freePort } from '../scripts/lib/free-port.mjs';
 import { RedisServer } from '../scripts/lib/redis-server.mjs';
 import { build, builtApp, DATABASE_URL, healthy, isolatedEnv, ServerProcess } from '../scripts/lib/server-process.mjs';
-import { TcpProxy } from '../scripts/lib/tcp-proxy.mjs';
+import { proxyInFront } from '../scripts/lib/tcp-proxy.mjs';
 import { percentile, zipfSampler, ZIPF_S } from './lib/load.mjs';
 import { seedUsers } from './lib/servers.mjs';
 
@@ -86,24 +86,17 @@ const instances = Number(args.instances);
 const clients = Number(args.clients);
 const schema = `bench_outage_${process.pid}`;
 const redis = await RedisServer.start();
-const postgres = new URL(DATABASE_URL);
 const proxies = [];
 const servers = [];
 for (let index = 0; index < instances; index += 1) {
-  const proxy = await TcpProxy.start(
-    postgres.hostname === 'localhost' ? '127.0.0.1' : postgres.hostname,
-    Number(postgres.port || 5432),
-  );
+  const { proxy, url: databaseUrl } = await proxyInFront(DATABASE_URL, 5432);
   proxies.push(proxy);
-  const databaseUrl = new URL(DATABASE_URL);
-  databaseUrl.hostname = '127.0.0.1';
-  databaseUrl.port = String(proxy.port);
   servers.push(
     new ServerProcess(builtApp(args.app), {
       port: await freePort(),
       env: isolatedEnv(schema, redis.port, {
         LOG_LEVEL: 'error',
-        DATABASE_URL: databaseUrl.toString(),
+        DATABASE_URL: databaseUrl,
         CACHE_TTL_SECONDS: String(TTL_SECONDS),
         CACHE_TTL_JITTER: '0',
         CACHE_GRACE_SECONDS: '3600',

@@ -28,7 +28,7 @@ import { build, builtApp, DATABASE_URL, healthy, isolatedEnv, ServerProcess } fr
 import { freePort } from './lib/free-port.mjs';
 import { PATTERNS } from './lib/patterns.mjs';
 import { RedisServer } from './lib/redis-server.mjs';
-import { TcpProxy } from './lib/tcp-proxy.mjs';
+import { proxyInFront, TcpProxy } from './lib/tcp-proxy.mjs';
 
 const REQUEST_TIMEOUT_MS = 5000;
 
@@ -112,23 +112,16 @@ async function deploy(app, instances) {
   const proxies = [];
   const postgresProxies = [];
   const servers = [];
-  const postgres = new URL(DATABASE_URL);
   for (let index = 0; index < instances; index += 1) {
     const proxy = await TcpProxy.start('127.0.0.1', redis.port);
     proxies.push(proxy);
     // Each instance reaches Postgres through a proxy too, for the postgres-down and postgres-slow faults.
-    const postgresProxy = await TcpProxy.start(
-      postgres.hostname === 'localhost' ? '127.0.0.1' : postgres.hostname,
-      Number(postgres.port || 5432),
-    );
-    postgresProxies.push(postgresProxy);
-    const databaseUrl = new URL(DATABASE_URL);
-    databaseUrl.hostname = '127.0.0.1';
-    databaseUrl.port = String(postgresProxy.port);
+    const postgres = await proxyInFront(DATABASE_URL, 5432);
+    postgresProxies.push(postgres.proxy);
     servers.push(
       new ServerProcess(builtApp(app), {
         port: await freePort(),
-        env: isolatedEnv(schema, proxy.port, { LOG_LEVEL: 'error', DATABASE_URL: databaseUrl.toString() }),
+        env: isolatedEnv(schema, proxy.port, { LOG_LEVEL: 'error', DATABASE_URL: postgres.url }),
       }),
     );
   }

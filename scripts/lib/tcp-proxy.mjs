@@ -137,3 +137,21 @@ export class TcpProxy {
     await new Promise((done) => (this.#server ? this.#server.close(() => done(undefined)) : done(undefined)));
   }
 }
+
+/**
+ * A proxy in front of the server at `direct` (a postgres:// or redis:// URL), and the same URL through it.
+ * @param {string} direct
+ * @param {number} defaultPort the port when `direct` names none (5432, 6379)
+ * @returns {Promise<{ proxy: TcpProxy, url: string }>}
+ */
+export async function proxyInFront(direct, defaultPort) {
+  const target = new URL(direct);
+  const proxy = await TcpProxy.start(
+    target.hostname === 'localhost' ? '127.0.0.1' : target.hostname,
+    Number(target.port || defaultPort),
+  );
+  const url = new URL(direct);
+  url.hostname = '127.0.0.1';
+  url.port = String(proxy.port);
+  return { proxy, url: url.toString() };
+}

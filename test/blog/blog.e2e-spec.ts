@@ -32,6 +32,11 @@ async function fullList(
   const response = await rawGet(`${t.url}/posts`, headers);
   expect(response.status).toBe(200);
   expect(response.headers['content-type']).toBe('application/json; charset=utf-8');
+  // RFC 9211, the same answer as X-Cache says.
+  const status = { HIT: 'hit', MISS: 'fwd=miss; stored', PARTIAL: 'fwd=partial; stored', BYPASS: 'fwd=bypass' };
+  expect(response.headers['cache-status']).toBe(
+    `blog-list; ${status[String(response.headers['x-cache']) as keyof typeof status]}`,
+  );
   const gzipped = response.headers['content-encoding'] === 'gzip';
   expect(gzipped).toBe(headers['Accept-Encoding']?.includes('gzip') ?? false);
   const text = (gzipped ? gunzipSync(response.body) : response.body).toString();
@@ -321,7 +326,10 @@ describe('blog', () => {
   it('serves single posts cache-aside: a partial PUT changes only what was sent, and a racing fill is dropped', async () => {
     const first = await t.http().get('/posts/10').expect(200);
     expect(first.headers['x-cache']).toBe('MISS');
-    expect((await t.http().get('/posts/10').expect(200)).headers['x-cache']).toBe('HIT');
+    expect(first.headers['cache-status']).toBe('cache-aside; fwd=miss; stored');
+    const hit = await t.http().get('/posts/10').expect(200);
+    expect(hit.headers['x-cache']).toBe('HIT');
+    expect(hit.headers['cache-status']).toMatch(/^cache-aside; hit; ttl=\d+$/);
     expect(await t.redis.exists(`${t.prefix}{post:10}`)).toBe(1);
     const updated = (await t.http().put('/posts/10').send({ title: 'Only the title' }).expect(200)).body as Post;
     expect(updated).toEqual({ ...first.body, title: 'Only the title', updatedAt: expect.any(String) });

@@ -57,6 +57,9 @@ export class PostsController {
     type: [PostDto],
     headers: {
       'X-Cache': responseHeader('HIT, MISS, PARTIAL (some list chunks rebuilt) or BYPASS (Redis away)'),
+      'Cache-Status': responseHeader(
+        'RFC 9211: `blog-list; hit`, `blog-list; fwd=miss; stored`, `blog-list; fwd=partial; stored` (some chunks rebuilt) or `blog-list; fwd=bypass`',
+      ),
       'X-Cache-Chunks': responseHeader('Full list only: chunks found in Redis / chunks in the list', false),
       Link: responseHeader('Pages only: `</posts?limit=N&after=ID>; rel="next"`, absent on the last page', false),
     },
@@ -74,6 +77,7 @@ export class PostsController {
       raw.writeHead(200, {
         'Content-Type': JSON_TYPE,
         'X-Cache': page.outcome,
+        'Cache-Status': listCacheStatus(page.outcome),
         ...(page.next === null ? {} : { Link: `</posts?limit=${limit}&after=${page.next}>; rel="next"` }),
       });
       raw.end(page.body);
@@ -90,6 +94,7 @@ export class PostsController {
       'Content-Type': JSON_TYPE,
       Vary: 'Accept-Encoding',
       'X-Cache': full.outcome,
+      'Cache-Status': listCacheStatus(full.outcome),
       'X-Cache-Chunks': `${full.cachedChunks}/${full.chunks}`,
       ...(gzipped ? { 'Content-Encoding': 'gzip' } : {}),
     });
@@ -162,4 +167,18 @@ export class PostsController {
 function sent(response: HeaderWriter, post: PostRecord): PostDto {
   response.header('ETag', etagFor(post.version));
   return toPostDto(post);
+}
+
+/** The RFC 9211 `Cache-Status` of a list answer (the full list or a page), the cache named `blog-list`. */
+function listCacheStatus(outcome: 'HIT' | 'MISS' | 'PARTIAL' | 'BYPASS'): string {
+  switch (outcome) {
+    case 'HIT':
+      return 'blog-list; hit';
+    case 'MISS':
+      return 'blog-list; fwd=miss; stored';
+    case 'PARTIAL':
+      return 'blog-list; fwd=partial; stored';
+    case 'BYPASS':
+      return 'blog-list; fwd=bypass';
+  }
 }
