@@ -71,6 +71,7 @@ async function request(base, method, path, body) {
       body: text === '' ? null : JSON.parse(text),
       // A record's ETag is its version ("7"); other answers may carry Express's weak body hash.
       version: /^"\d+"$/.test(etag ?? '') ? Number(etag.slice(1, -1)) : null,
+      cacheStatus: response.headers.get('cache-status') ?? '',
       stale: /fwd=stale/.test(response.headers.get('cache-status') ?? ''),
       age: Number(response.headers.get('age') ?? NaN),
       started,
@@ -329,10 +330,36 @@ async function audit(app) {
       if (newer.some((write) => write.instance === read.instance)) sameInstance += 1;
       else {
         crossInstance += 1;
+        if (process.env.AUDIT_DEBUG)
+          console.log(
+            'stale',
+            read.key.id,
+            'v',
+            read.version,
+            'inst',
+            read.instance,
+            Math.round(read.started - t0),
+            read.cacheStatus,
+            'newer',
+            newer.map((w) => `${w.version}@${w.instance}:${Math.round(w.ended - t0)}`).join(' '),
+          );
         staleness.push(read.started - Math.min(...newer.map((write) => write.ended)));
       }
     }
     staleness.sort((a, b) => a - b);
+    if (process.env.AUDIT_DEBUG) {
+      const bySecond = new Map();
+      for (const read of reads) {
+        const second = Math.floor((read.started - t0) / 1000);
+        const row = bySecond.get(second) ?? { ok: 0, failed: 0, stale: 0, ms: 0 };
+        if (read.status === 200) row.ok += 1;
+        else row.failed += 1;
+        if (read.stale) row.stale += 1;
+        row.ms = Math.max(row.ms, read.ended - read.started);
+        bySecond.set(second, row);
+      }
+      for (const [second, row] of [...bySecond].sort(([a], [b]) => a - b)) console.log(second, JSON.stringify(row));
+    }
     const acknowledged = writes.filter((write) => write.acknowledged).length;
     const report = [
       `audit: ${app}, ${urls.length} instance(s), ${seconds} s, faults: ${faults.join(', ') || 'none'}`,

@@ -7,7 +7,7 @@ import { WRITE_THROUGH } from '../../apps/write-through/src/app.module';
 import { AppProcess } from '../support/app-process';
 import { rawGet, startBlogTestApp } from '../support/blog-app';
 import { deleteKeys } from '../support/redis-client';
-import { DIRECT_REDIS_URL, proxyInFront, type TcpProxy } from '../support/tcp-proxy';
+import { DIRECT_DATABASE_URL, DIRECT_REDIS_URL, proxyInFront, type TcpProxy } from '../support/tcp-proxy';
 import { entryKey, newUser, nextUserId, startTestApp, type TestApp, uniqueName } from '../support/test-app';
 import { waitFor } from '../support/wait-for';
 
@@ -75,6 +75,10 @@ async function cachedUser(t: TestApp): Promise<User> {
   return user;
 }
 
+async function outboxOf(t: TestApp): Promise<Record<string, unknown>> {
+  return (await t.stats()).outbox as Record<string, unknown>;
+}
+
 async function outboxRows(t: TestApp): Promise<number> {
   return Number((await t.db.query<{ count: string }>('SELECT count(*) FROM cache_invalidations')).rows[0]!.count);
 }
@@ -110,8 +114,6 @@ describe.each([CACHE_ASIDE, READ_THROUGH, WRITE_THROUGH, REFRESH_AHEAD])(
         expect(answeredMs).toBeLessThan(5000);
         await waitFor(async () => (await outboxRows(b)) === 0);
         // What /stats says of it: A waited for a peer's confirmation, B applied A's change.
-        const outboxOf = async (t: TestApp): Promise<Record<string, unknown>> =>
-          (await t.stats()).outbox as Record<string, unknown>;
         expect(await outboxOf(a)).toMatchObject({ listening: true, unapplied: 0 });
         expect((await outboxOf(a)).confirmedByPeers).toBeGreaterThanOrEqual(1);
         expect((await outboxOf(b)).applied).toBeGreaterThanOrEqual(1);
@@ -193,6 +195,90 @@ describe('cache-aside with the outbox off (the control: what the outbox fixes)',
     proxy.restore();
     // With the outbox off, its rows are pruned unapplied, so the table does not grow.
     await waitFor(async () => (await outboxRows(b)) === 0);
+  });
+});
+
+describe.each([CACHE_ASIDE, WRITE_THROUGH])('$pattern: an instance whose outbox feed is down', (definition) => {
+  /**
+   * B reaches Postgres through a proxy of its own: cut, then restored, its feed backs off before it listens again,
+   * and hears nothing meanwhile. A, cut off from Redis, has heard no heartbeat for a while, so it answers its write
+   * without waiting for a confirmation. B must not take the old entry in Redis for an answer then.
+   */
+  let a: TestApp;
+  let b: TestApp;
+  let redisProxy: TcpProxy;
+  let postgresProxy: TcpProxy;
+
+  beforeAll(async () => {
+    const schema = uniqueName(`${definition.pattern}_deaf`);
+    const env = {
+      DATABASE_SCHEMA: schema,
+      REDIS_KEY_PREFIX: `${schema}:`,
+      REFRESH_INTERVAL_MS: '0',
+      OUTBOX_SWEEP_MS: '200',
+    };
+    const database = await proxyInFront(DIRECT_DATABASE_URL, 5432);
+    postgresProxy = database.proxy;
+    b = await startTestApp(definition, {
+      env: { ...env, REDIS_URL: DIRECT_REDIS_URL, DATABASE_URL: database.url },
+      cleanUp: false,
+      direct: { databaseUrl: DIRECT_DATABASE_URL },
+    });
+    const redis = await proxyInFront(DIRECT_REDIS_URL, 6379);
+    redisProxy = redis.proxy;
+    a = await startTestApp(definition, {
+      env: { ...env, REDIS_URL: redis.url },
+      direct: { redisUrl: DIRECT_REDIS_URL },
+    });
+  });
+  afterAll(async () => {
+    redisProxy.restore();
+    postgresProxy.restore();
+    await b.close();
+    await a.close();
+    await redisProxy.close();
+    await postgresProxy.close();
+  });
+
+  it('B reads Postgres, not its old entry, until its feed is back and caught up', async () => {
+    const user = await cachedUser(b);
+    postgresProxy.disconnect();
+    const confirmations = a.app.get(ChangeConfirmations);
+    await waitFor(async () => !confirmations.peerReachesRedis && !(await outboxOf(b)).listening, 10_000);
+    postgresProxy.restore();
+    redisProxy.disconnect();
+    const updated = withVersion(
+      await a.http().patch(`/users/${user.id}`).send({ name: 'Written through A' }).expect(200),
+    );
+    expect(updated.version).toBe(user.version + 1);
+    // The old entry is still in Redis: nobody has applied A's change yet.
+    const read = await b.http().get(`/users/${user.id}`).expect(200);
+    expect(withVersion(read)).toMatchObject({ name: 'Written through A', version: updated.version });
+    // B's feed comes back and applies A's change: the old entry goes, and B uses Redis again.
+    await waitFor(
+      async () => (await outboxOf(b)).listening === true && (await cachedVersion(b, user.id)) !== user.version,
+    );
+    await b.http().get(`/users/${user.id}`).expect(200);
+    const hit = await b.http().get(`/users/${user.id}`).expect(200).expect('X-Cache', 'HIT');
+    expect(withVersion(hit)).toMatchObject({ name: 'Written through A', version: updated.version });
+  });
+
+  it('B, cut off from Postgres and deaf, answers its entry as stale-if-error', async () => {
+    const user = await cachedUser(b);
+    postgresProxy.disconnect();
+    await waitFor(async () => !(await outboxOf(b)).listening);
+    const read = await b.http().get(`/users/${user.id}`).expect(200).expect('X-Cache', 'STALE');
+    expect(withVersion(read)).toMatchObject({ name: user.name, version: user.version });
+    expect(read.headers['cache-status']).toMatch(/; hit; fwd=stale; ttl=-?\d+; detail=stale-if-error$/);
+    // Postgres now hangs instead of refusing: loads are known to be failing, so the entry is answered at once
+    // rather than after the hard timeout (2 s), while one load in the background finds out when Postgres is back.
+    postgresProxy.restore();
+    postgresProxy.stall();
+    const started = Date.now();
+    await b.http().get(`/users/${user.id}`).expect(200).expect('X-Cache', 'STALE');
+    expect(Date.now() - started).toBeLessThan(1000);
+    postgresProxy.restore();
+    await waitFor(async () => (await outboxOf(b)).listening === true);
   });
 });
 

@@ -57,9 +57,11 @@ describe.each(CASES)('%s (%s) while Postgres fails or is slow', (_pattern, adapt
     });
   });
 
-  afterEach(() => {
+  afterEach(async () => {
     proxy.delay(0);
     proxy.restore();
+    // A cut took the outbox's feed down: until it is back and caught up, reads go to Postgres and fill nothing.
+    await waitFor(async () => ((await t.stats()).outbox as { listening?: boolean }).listening === true);
   });
 
   afterAll(async () => {

@@ -44,6 +44,14 @@ export class InvalidationFeed {
     void this.connect();
   }
 
+  /** Postgres answers again (a pooled query got through): retry now rather than at the end of the back-off. */
+  reconnectNow(): void {
+    if (this.stopped || this.retry === undefined) return;
+    clearTimeout(this.retry);
+    this.retry = undefined;
+    void this.connect();
+  }
+
   async close(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.retry);
@@ -105,7 +113,10 @@ export class InvalidationFeed {
     if (this.stopped) return;
     if (!this.reportedDown) this.logger.warn('Lost the invalidation feed; reconnecting');
     this.reportedDown = true;
-    this.retry = setTimeout(() => void this.connect(), this.retryMs);
+    this.retry = setTimeout(() => {
+      this.retry = undefined;
+      void this.connect();
+    }, this.retryMs);
     this.retryMs = Math.min(2 * this.retryMs, MAX_RETRY_MS);
   }
 }

@@ -28,7 +28,10 @@ const WRITER_WAIT_MS = 2000;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** How long the start waits for the first catch-up before it listens anyway. */
+/** A catch-up marks at most this many changed records one by one; past that, it holds every read until applied. */
+const MARKED_AT_MOST = 50_000;
+
+/** How long the start waits for the feed and its first catch-up before it serves anyway (reading Postgres first). */
 const START_CATCH_UP_MS = 3000;
 
 interface OutboxRow {
@@ -57,6 +60,9 @@ export class InvalidationOutbox implements OnModuleInit, OnApplicationBootstrap,
   private queue: CommittedChange[] = [];
   private draining?: Promise<void>;
   private catchingUp?: Promise<void>;
+  private catchUpAgain = false;
+  /** How many times the feed was lost: a catch-up that began before a loss does not end the deafness. */
+  private losses = 0;
   private sweeper?: NodeJS.Timeout;
   private stopped = false;
   private failing = false;
@@ -88,8 +94,13 @@ export class InvalidationOutbox implements OnModuleInit, OnApplicationBootstrap,
       onMessage: (channel, payload) => this.received(channel, payload),
       // Back: once what was missed meanwhile is applied, the near cache may be used again.
       onConnected: () => void this.catchUp().then(() => this.feed?.connected && this.near.enable()),
-      onLost: () => this.near.disable(),
+      onLost: () => {
+        this.losses += 1;
+        gate.deafened();
+        this.near.disable();
+      },
     });
+    gate.deafened();
     // Redis back (or up for the first time): entries may be older than changes committed while it was away.
     redis.onReady(() => void this.catchUp());
   }
@@ -99,9 +110,9 @@ export class InvalidationOutbox implements OnModuleInit, OnApplicationBootstrap,
     return this.target?.writable ?? false;
   }
 
-  /** True while notifications arrive (or when the outbox is off). */
+  /** True while notifications arrive and what was missed before is known (or when the outbox is off). */
   get listening(): boolean {
-    return this.feed?.connected ?? true;
+    return this.feed === undefined || (this.feed.connected && this.gate.listening);
   }
 
   onModuleInit(): void {
@@ -116,10 +127,12 @@ export class InvalidationOutbox implements OnModuleInit, OnApplicationBootstrap,
     this.sweeper = setInterval(() => void this.sweep(), this.config.sweepMs);
     this.sweeper.unref();
     if (this.feed === undefined) return;
+    // The feed's first connection starts the first catch-up. Until both are done, reads go to Postgres first; the
+    // start waits for them a moment, so that a healthy instance serves its first reads from Redis.
     this.feed.start();
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.catchUp(), new Promise((resolve) => (timer = setTimeout(resolve, START_CATCH_UP_MS)))]);
-    clearTimeout(timer);
+    for (let waited = 0; !this.listening && !this.stopped && waited < START_CATCH_UP_MS; waited += 20) {
+      await sleep(20);
+    }
   }
 
   async beforeApplicationShutdown(): Promise<void> {
@@ -168,7 +181,10 @@ export class InvalidationOutbox implements OnModuleInit, OnApplicationBootstrap,
   private async sweep(): Promise<void> {
     if (this.stopped) return;
     if (!this.config.enabled) return this.prune();
-    if (this.catchingUp !== undefined || !this.canApply) return;
+    if (this.catchingUp !== undefined) return;
+    // The feed is up but the catch-up after it failed: what changed meanwhile is still unknown.
+    if (this.feed?.connected && !this.gate.listening) return this.catchUp();
+    if (!this.canApply) return;
     const since = Date.now() - 1000 * SWEEP_MIN_AGE_SECONDS;
     const rows = await this.pending(SWEEP_MIN_AGE_SECONDS);
     if (rows === null) return;
@@ -182,37 +198,73 @@ export class InvalidationOutbox implements OnModuleInit, OnApplicationBootstrap,
   }
 
   /**
-   * Applies every row committed before it started, with reads from Redis held meanwhile (rows committed later
-   * come with their notification). One at a time: a call during a run waits for it.
+   * Applies every row committed before it started (rows committed later come with their notification). Reads
+   * from Redis are held only until it knows which records those rows name: it marks them unapplied, so their reads
+   * skip Redis until applied, and lets every other read through. One at a time: a call during a run waits for it,
+   * and runs once more after it (what the running one missed).
    */
   private catchUp(): Promise<void> {
     // Redis can be ready before this module is initialized; the start's own catch-up comes later.
     if (this.feed === undefined || this.target === undefined) return Promise.resolve();
-    this.catchingUp ??= this.gate
-      .closedDuring(async () => {
-        this.counters.catchUps += 1;
-        const since = Date.now();
-        // The read connection is back; the write connection, which applies, may take a moment more. (With Redis
-        // away, as at a start without it, there is nothing to wait for: Redis's return starts a catch-up.)
-        const waitForWriter = this.redis.available;
-        for (
-          let waited = 0;
-          waitForWriter && !this.canApply && !this.stopped && waited < WRITER_WAIT_MS;
-          waited += 20
-        ) {
-          await sleep(20);
+    if (this.catchingUp !== undefined) {
+      this.catchUpAgain = true;
+      return this.catchingUp;
+    }
+    this.catchingUp = this.catchUpOnce()
+      .then(async () => {
+        while (this.catchUpAgain && !this.stopped) {
+          this.catchUpAgain = false;
+          await this.catchUpOnce();
         }
-        const [last] = (await this.query<{ id: string | null }>(`SELECT max(id) AS id FROM ${OUTBOX_TABLE}`, [])) ?? [];
-        if (last === undefined) return;
-        while (last.id !== null && !this.stopped && this.canApply) {
-          const rows = await this.pending(0, last.id);
-          if (rows === null || !(rows.length === 0 || (await this.applyAndDelete(rows)))) return;
-          if (rows.length === 0) break;
-        }
-        if (this.canApply) this.confirmations.caughtUp(since);
       })
       .finally(() => (this.catchingUp = undefined));
     return this.catchingUp;
+  }
+
+  private async catchUpOnce(): Promise<void> {
+    this.counters.catchUps += 1;
+    const since = Date.now();
+    const losses = this.losses;
+    const hearing = this.feed?.connected ?? false;
+    const last = await this.gate.closedDuring(async () => {
+      // The read connection is back; the write connection, which applies, may take a moment more. (With Redis
+      // away, as at a start without it, there is nothing to wait for: Redis's return starts a catch-up.)
+      const waitForWriter = this.redis.available;
+      for (let waited = 0; waitForWriter && !this.canApply && !this.stopped && waited < WRITER_WAIT_MS; waited += 20) {
+        await sleep(20);
+      }
+      const changed = await this.query<{ record_id: number; version: number; last: string }>(
+        `SELECT record_id, max(version) AS version, max(id) AS last FROM ${OUTBOX_TABLE} GROUP BY record_id LIMIT $1`,
+        [MARKED_AT_MOST + 1],
+      );
+      if (changed === null) {
+        // Postgres failed: what changed is unknown, so entries are only copies until the sweep tries again.
+        this.gate.deafened();
+        return null;
+      }
+      if (hearing && this.feed?.connected && this.losses === losses) this.gate.hears();
+      if (changed.length > MARKED_AT_MOST) {
+        // Too many to mark one by one: the gate stays closed until they are applied.
+        const [max] = (await this.query<{ id: string | null }>(`SELECT max(id) AS id FROM ${OUTBOX_TABLE}`, [])) ?? [];
+        return max === undefined ? null : (await this.applyUpTo(max.id)) ? max.id : null;
+      }
+      for (const row of changed) this.confirmations.notified(row.record_id, row.version);
+      return changed.reduce<string | null>(
+        (max, row) => (max === null || BigInt(row.last) > BigInt(max) ? row.last : max),
+        null,
+      );
+    });
+    if (last !== null && (await this.applyUpTo(last)) && this.canApply) this.confirmations.caughtUp(since);
+  }
+
+  /** Applies the rows up to `last`, in batches; false when Postgres or Redis failed. */
+  private async applyUpTo(last: string | null): Promise<boolean> {
+    while (last !== null && !this.stopped && this.canApply) {
+      const rows = await this.pending(0, last);
+      if (rows === null || !(rows.length === 0 || (await this.applyAndDelete(rows)))) return false;
+      if (rows.length === 0) break;
+    }
+    return true;
   }
 
   /** Applies changes to Redis, then deletes their rows and tells the other instances; false when it failed. */
@@ -268,6 +320,8 @@ export class InvalidationOutbox implements OnModuleInit, OnApplicationBootstrap,
   private async query<R>(sql: string, parameters: unknown[]): Promise<R[] | null> {
     try {
       const rows = await this.dataSource.query<R[]>(sql, parameters);
+      // The feed is still backing off, while Postgres already answers: every moment deaf costs the cache.
+      if (this.feed?.connected === false) this.feed.reconnectNow();
       if (this.failing) this.logger.log('The invalidation outbox works again');
       this.failing = false;
       return rows;

@@ -24,7 +24,7 @@ export interface StaleCopy<T> {
 export type CacheLookup<T> =
   | { kind: 'hit'; value: T | null; ttlMs?: number; tier?: 'near' }
   | { kind: 'miss'; lease: string | null; stale?: StaleCopy<T> }
-  | { kind: 'unavailable' };
+  | { kind: 'unavailable'; copy?: () => Promise<StaleCopy<T> | undefined> };
 
 export const UNAVAILABLE = { kind: 'unavailable' } as const;
 
@@ -84,6 +84,22 @@ export class LeaseGuardedReads {
         return found.kind === 'held' ? await this.awaitFill<T>(id) : found;
       },
       () => UNAVAILABLE,
+    );
+  }
+
+  /**
+   * The entry as it is, fresh or stale, as a copy to answer when Postgres fails (undefined when there is none,
+   * when it says "absent", or when Redis fails). Reads no near cache and takes no lease.
+   */
+  async copy<T extends CacheableRecord>(id: number): Promise<StaleCopy<T> | undefined> {
+    return this.redis.attempt(
+      async () => {
+        const [ttlMs, raw] = await this.redis.read((redis) => redis.entryWithTtl(this.keys.entry(id)));
+        if (raw === null || raw === 'null') return undefined;
+        const staleForMs = ttlMs < 0 ? 0 : Math.max(0, this.ttls.graceMs - ttlMs);
+        return { value: JSON.parse(raw) as T, staleForMs };
+      },
+      () => undefined,
     );
   }
 

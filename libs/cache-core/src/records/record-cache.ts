@@ -69,14 +69,19 @@ export class RecordCache {
   /**
    * A hit, or a miss that holds the lease to fill the entry, or unavailable (go to Postgres, do not fill): also
    * while this instance owes an invalidation of the record, or (unless the cache leads the database) while a
-   * committed change of it is announced and not yet applied. `withTtl` adds the entry's remaining TTL to a hit.
+   * committed change of it is announced and not yet applied. While this instance cannot know which records
+   * changed lately (its outbox feed is down, or a catch-up has not learnt yet what it missed), unavailable comes
+   * with `copy`: the entry, to answer only if Postgres fails. `withTtl` adds the entry's remaining TTL to a hit.
    */
   async lookup<T extends CacheableRecord>(id: number, { withTtl = false } = {}): Promise<CacheLookup<T>> {
     if (!this.available) return UNAVAILABLE;
     // What this instance owes first: paying it also settles its changes as announced by the outbox.
     if (this.debt.any && !(await this.debt.readable(id))) return UNAVAILABLE;
-    if (!this.topology.cacheLeadsDatabase && (!(await this.gateOpen()) || this.confirmations.isUnapplied(id))) {
-      return UNAVAILABLE;
+    if (!this.topology.cacheLeadsDatabase) {
+      const open = await this.gateOpen();
+      if (this.confirmations.isUnapplied(id)) return UNAVAILABLE;
+      // Not knowing what changed lately: Postgres first, and the entry only if Postgres fails.
+      if (!open || !this.gate.listening) return { kind: 'unavailable', copy: () => this.reads.copy<T>(id) };
     }
     return this.reads.lookup<T>(id, withTtl);
   }

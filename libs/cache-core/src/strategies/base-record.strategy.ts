@@ -4,6 +4,7 @@ import { type CacheableRecord, type CacheRead, CacheStrategy, type StaleReason }
 import type { RecordStore } from '../record-store';
 import type { CacheLookup, RecordCache } from '../records/record-cache';
 import type { StaleCopy } from '../records/lease-guarded-reads';
+import { FailingLoads } from '../failing-loads';
 import { SingleFlight } from '../single-flight';
 import type { CacheStats } from '../stats/cache-stats';
 
@@ -24,6 +25,7 @@ export type StrategyRead<T> = CacheRead<T> & { current?: boolean };
  */
 export abstract class BaseRecordStrategy<T extends CacheableRecord, C, U> extends CacheStrategy<T, C, U> {
   private readonly reads = new SingleFlight<StrategyRead<T>>();
+  private readonly failingLoads = new FailingLoads();
   private readonly readLogger = new Logger('CacheStrategy');
   /**
    * False where a write is not announced when it is acknowledged (write-behind reaches Postgres, and so the
@@ -118,7 +120,7 @@ export abstract class BaseRecordStrategy<T extends CacheableRecord, C, U> extend
     load: () => Promise<T | null>,
     ttlFor: (row: T | null) => number | undefined = (row) => (row === null ? undefined : this.cache.ttlMs()),
   ): Promise<StrategyRead<T>> {
-    if (cached.kind === 'unavailable') return { value: await this.boundedLoad(load), outcome: 'BYPASS' };
+    if (cached.kind === 'unavailable') return this.bypass(load, cached.copy);
     const { lease, stale } = cached;
     if (stale !== undefined && lease === null) return staleRead(stale, 'soft-timeout');
     const loading = this.boundedLoad(load).then(
@@ -148,6 +150,30 @@ export abstract class BaseRecordStrategy<T extends CacheableRecord, C, U> extend
       throw error;
     } finally {
       clearTimeout(timer);
+    }
+  }
+
+  /**
+   * A read that does not use Redis: Postgres, or the entry's `copy` (when given) if Postgres fails. While loads
+   * are failing, a read with a copy answers it at once, and at most one load at a time tries Postgres again.
+   */
+  private async bypass(
+    load: () => Promise<T | null>,
+    copy?: () => Promise<StaleCopy<T> | undefined>,
+  ): Promise<StrategyRead<T>> {
+    if (copy !== undefined && this.failingLoads.failing) {
+      const stale = await copy();
+      if (stale !== undefined) {
+        this.failingLoads.probe(() => this.boundedLoad(load));
+        return staleRead(stale, 'stale-if-error');
+      }
+    }
+    try {
+      return { value: await this.failingLoads.track(this.boundedLoad(load)), outcome: 'BYPASS' };
+    } catch (error) {
+      const stale = error instanceof DatabaseUnavailableError ? await copy?.() : undefined;
+      if (stale === undefined) throw error;
+      return staleRead(stale, 'stale-if-error');
     }
   }
 
