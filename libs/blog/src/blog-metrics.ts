@@ -1,4 +1,4 @@
-import { cacheMetrics, type CacheMetricsSnapshot, CacheStats, NearCache, sample } from '@app/cache-core';
+import { cacheMetrics, type CacheMetricsSnapshot, CacheStats, NearCache, ReplicaLoads, sample } from '@app/cache-core';
 import { AppMetrics, type DerivedMetric, derivedFrom } from '@app/common';
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { PostsService } from './posts.service';
@@ -50,12 +50,16 @@ export class BlogMetrics implements OnModuleInit {
     private readonly stats: CacheStats,
     private readonly near: NearCache,
     private readonly posts: PostsService,
+    private readonly replicaLoads: ReplicaLoads,
   ) {}
 
   onModuleInit(): void {
     this.metrics.register(this.stats.loadDuration);
     this.metrics.derive<BlogSnapshot>(
-      () => ({ cache: { ...this.stats.snapshot(), near: this.near.snapshot() }, list: this.posts.listStats() }),
+      () => ({
+        cache: { ...this.stats.snapshot(), near: this.near.snapshot(), replicas: this.replicaLoads.snapshot() },
+        list: this.posts.listStats(),
+      }),
       [
         ...derivedFrom(cacheMetrics(this.stats.cacheName), (s: BlogSnapshot) => s.cache),
         ...derivedFrom(LIST_METRICS, (s: BlogSnapshot) => s.list),

@@ -11,6 +11,7 @@ import { EntryTtls } from './records/entry-ttls';
 import { InvalidationDebt } from './records/invalidation-debt';
 import { LeaseGuardedReads } from './records/lease-guarded-reads';
 import { RecordCache } from './records/record-cache';
+import { ReplicaLoads } from './records/replica-loads';
 import { RecordEntries } from './records/record-entries';
 import { VersionedWrites } from './records/versioned-writes';
 import { CacheKeys } from './redis/cache-keys';
@@ -62,6 +63,7 @@ import { CacheStats } from './stats/cache-stats';
     LeaseGuardedReads,
     VersionedWrites,
     RecordEntries,
+    ReplicaLoads,
     { provide: DEFAULT_INVALIDATION_TARGET, useExisting: RecordEntries },
     RecordCache,
     RedisLock,
@@ -76,6 +78,7 @@ import { CacheStats } from './stats/cache-stats';
     InvalidationOutbox,
     CacheKeys,
     RecordCache,
+    ReplicaLoads,
     RedisLock,
     StatsBoard,
   ],

@@ -32,6 +32,7 @@ export type { DeadLetter } from './strategies/write-behind/dead-letters';
 
 // Caches a domain builds on.
 export { type CacheLookup, RecordCache } from './records/record-cache';
+export { ReplicaLoads, type ReplicaLoadsSnapshot } from './records/replica-loads';
 export { OwedInvalidations } from './records/owed-invalidations';
 export { type Dependency, GenerationCache } from './redis/generation-cache';
 export { CacheKeys, type ListKeys } from './redis/cache-keys';

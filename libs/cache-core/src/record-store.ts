@@ -1,5 +1,6 @@
 import {
   type IdempotencyClaim,
+  type ReadSource,
   NotFoundError,
   PreconditionFailedError,
   type StoredOutcome,
@@ -16,7 +17,8 @@ export abstract class RecordStore<T extends CacheableRecord = CacheableRecord, C
   /** Names the entity in cache keys, e.g. `user` in `cache-aside:{user:42}`. */
   abstract readonly entityName: string;
 
-  abstract findById(id: number): Promise<T | null>;
+  /** The record, from the primary, or from `from` (a read replica) when given. */
+  abstract findById(id: number, from?: ReadSource): Promise<T | null>;
 
   /** Inserts; with `options.idempotency`, stores the answer in the same transaction. */
   abstract insert(input: C, options?: WriteOptions<T>): Promise<T>;

@@ -9,6 +9,7 @@ export * from './database/database.module';
 export * from './database/ensure-database';
 export * from './database/database-errors';
 export * from './database/query-rows';
+export * from './database/database-replicas';
 export * from './http/header-writer';
 export * from './http/conditional-requests';
 export * from './http/conditional-api.decorators';

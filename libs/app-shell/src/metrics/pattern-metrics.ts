@@ -5,6 +5,7 @@ import {
   CacheStrategy,
   NearCache,
   type PatternStatsExtras,
+  ReplicaLoads,
 } from '@app/cache-core';
 import { AppMetrics, derivedFrom } from '@app/common';
 import { Injectable, type OnModuleInit } from '@nestjs/common';
@@ -25,13 +26,14 @@ export class PatternMetrics implements OnModuleInit {
     private readonly stats: CacheStats,
     private readonly near: NearCache,
     private readonly strategy: CacheStrategy,
+    private readonly replicaLoads: ReplicaLoads,
   ) {}
 
   onModuleInit(): void {
     this.metrics.register(this.stats.loadDuration);
     this.metrics.derive<PatternSnapshot>(
       async () => ({
-        cache: { ...this.stats.snapshot(), near: this.near.snapshot() },
+        cache: { ...this.stats.snapshot(), near: this.near.snapshot(), replicas: this.replicaLoads.snapshot() },
         extras: await this.strategy.statsExtras(),
       }),
       [

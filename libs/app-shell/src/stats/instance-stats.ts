@@ -1,4 +1,4 @@
-import { CacheStats, CacheStrategy, InvalidationOutbox, NearCache, StatsBoard } from '@app/cache-core';
+import { CacheStats, CacheStrategy, InvalidationOutbox, NearCache, ReplicaLoads, StatsBoard } from '@app/cache-core';
 import { AppIdentity, CacheUnavailableError } from '@app/common';
 import { Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
@@ -39,6 +39,7 @@ export class InstanceStats implements OnApplicationBootstrap, OnApplicationShutd
     private readonly identity: AppIdentity,
     private readonly outbox: InvalidationOutbox,
     private readonly near: NearCache,
+    private readonly replicaLoads: ReplicaLoads,
   ) {}
 
   /** Counters of this process since it started, and latency percentiles over its last 10,000 reads and writes. */
@@ -49,6 +50,7 @@ export class InstanceStats implements OnApplicationBootstrap, OnApplicationShutd
       ...(await this.strategy.statsExtras()),
       outbox: this.outbox.snapshot(),
       near: this.near.snapshot(),
+      replicas: this.replicaLoads.snapshot(),
     };
   }
 

@@ -1,4 +1,4 @@
-import { CacheStats, CacheStrategy, InvalidationOutbox, NearCache } from '@app/cache-core';
+import { CacheStats, CacheStrategy, InvalidationOutbox, NearCache, ReplicaLoads } from '@app/cache-core';
 import { Controller, Get } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import { PostsService } from '../posts.service';
@@ -12,6 +12,7 @@ export class BlogStatsController {
     private readonly posts: PostsService,
     private readonly outbox: InvalidationOutbox,
     private readonly near: NearCache,
+    private readonly replicaLoads: ReplicaLoads,
   ) {}
 
   /**
@@ -28,6 +29,7 @@ export class BlogStatsController {
       list: this.posts.listStats(),
       outbox: this.outbox.snapshot(),
       near: this.near.snapshot(),
+      replicas: this.replicaLoads.snapshot(),
       memory: {
         rssBytes: memory.rss,
         heapUsedBytes: memory.heapUsed,

@@ -9,6 +9,7 @@ import {
   type StoredOutcome,
   translateDatabaseErrors,
   type WriteOptions,
+  type ReadSource,
 } from '@app/common';
 import { Injectable } from '@nestjs/common';
 import { createHash } from 'node:crypto';
@@ -64,8 +65,9 @@ export class PostStore extends RecordStore<PostRecord, NewPost, PostChanges> {
     super();
   }
 
-  async findById(id: number): Promise<PostRecord | null> {
-    const rows = await this.query<PostRecord>(`SELECT ${COLUMNS} FROM posts WHERE id = $1`, [id]);
+  async findById(id: number, from?: ReadSource): Promise<PostRecord | null> {
+    const sql = `SELECT ${COLUMNS} FROM posts WHERE id = $1`;
+    const rows = from === undefined ? await this.query<PostRecord>(sql, [id]) : await from.query<PostRecord>(sql, [id]);
     return rows[0] ?? null;
   }
 

@@ -21,9 +21,20 @@ export interface StaleCopy<T> {
  * `lease: null` when another reader held it for longer than this one would wait: load, but do not fill. A miss
  * carries the entry's grace copy when it is there (`stale`): what to answer if Postgres fails or is slow.
  */
+/**
+ * What a row loaded after a miss must be at least as new as: the highest version whose invalidation reached
+ * Redis lately (kept `MARKER_TTL_MS`), and whether the record was deleted. A write's invalidation leaves it before
+ * the write answers, so a row older than it (from a read replica that has not replayed the write yet) is not
+ * current.
+ */
+export interface Floor {
+  version: number;
+  deleted: boolean;
+}
+
 export type CacheLookup<T> =
   | { kind: 'hit'; value: T | null; ttlMs?: number; tier?: 'near' }
-  | { kind: 'miss'; lease: string | null; stale?: StaleCopy<T> }
+  | { kind: 'miss'; lease: string | null; stale?: StaleCopy<T>; floor?: Floor }
   | { kind: 'unavailable'; copy?: () => Promise<StaleCopy<T> | undefined> };
 
 export const UNAVAILABLE = { kind: 'unavailable' } as const;
@@ -32,6 +43,7 @@ export const UNAVAILABLE = { kind: 'unavailable' } as const;
 interface Held<T> {
   kind: 'held';
   stale?: StaleCopy<T>;
+  floor: Floor;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -69,7 +81,7 @@ export class LeaseGuardedReads {
       async (): Promise<CacheLookup<T>> => {
         if (this.ttls.graceMs > 0) {
           const found = await this.leaseOrEntry<T>(id, epoch);
-          return found.kind === 'held' ? await this.awaitFill<T>(id, found.stale) : found;
+          return found.kind === 'held' ? await this.awaitFill<T>(id, found.floor, found.stale) : found;
         }
         const key = this.keys.entry(id);
         const [ttlMs, raw] = withTtl
@@ -81,7 +93,7 @@ export class LeaseGuardedReads {
           return { kind: 'hit', value, ...(withTtl ? { ttlMs } : {}) };
         }
         const found = await this.leaseOrEntry<T>(id, this.near.epoch);
-        return found.kind === 'held' ? await this.awaitFill<T>(id) : found;
+        return found.kind === 'held' ? await this.awaitFill<T>(id, found.floor) : found;
       },
       () => UNAVAILABLE,
     );
@@ -174,10 +186,22 @@ export class LeaseGuardedReads {
     const leaseKey = this.keys.lease(id);
     const { leaseTtlMs } = this.config;
     const graceMs = this.ttls.graceMs;
-    const [found, entry, ttlMs] =
-      graceMs > 0
-        ? await this.redis.read((redis) => redis.lookupWithGrace(entryKey, leaseKey, lease, leaseTtlMs, graceMs))
-        : [...(await this.redis.read((redis) => redis.leaseOrEntry(entryKey, leaseKey, lease, leaseTtlMs))), -2];
+    const marker = this.keys.invalidated(id);
+    const tombstone = this.keys.tombstone(id);
+    let found: 'hit' | 'lease' | 'held';
+    let entry: string | null;
+    let ttlMs = -2;
+    let floorVersion: string | null | undefined;
+    let deleted: number | undefined;
+    if (graceMs > 0) {
+      [found, entry, ttlMs, floorVersion, deleted] = await this.redis.read((redis) =>
+        redis.lookupWithGrace(entryKey, leaseKey, marker, tombstone, lease, leaseTtlMs, graceMs),
+      );
+    } else {
+      [found, entry, floorVersion, deleted] = await this.redis.read((redis) =>
+        redis.leaseOrEntry(entryKey, leaseKey, marker, tombstone, lease, leaseTtlMs),
+      );
+    }
     if (found === 'hit') {
       const value = JSON.parse(entry!) as T | null;
       this.near.set(id, value, epoch);
@@ -185,12 +209,13 @@ export class LeaseGuardedReads {
     }
     const stale: StaleCopy<T> | undefined =
       typeof entry === 'string' ? { value: JSON.parse(entry) as T, staleForMs: graceMs - Number(ttlMs) } : undefined;
-    if (found !== 'lease') return { kind: 'held', stale };
+    const floor: Floor = { version: Number(floorVersion ?? 0) || 0, deleted: deleted === 1 };
+    if (found !== 'lease') return { kind: 'held', stale, floor };
     let end: () => void = () => undefined;
     const done = new Promise<void>((resolve) => (end = resolve));
     this.localFills.get(id)?.end();
     this.localFills.set(id, { lease, done, end });
-    return { kind: 'miss', lease, stale };
+    return { kind: 'miss', lease, stale, floor };
   }
 
   /** The fill (or release) under `lease` is over: this instance's readers waiting for it look again. */
@@ -207,11 +232,16 @@ export class LeaseGuardedReads {
    * stall reads. Takes the lease itself once it is gone (its holder gave up, or a write voided it); past the
    * wait, a miss without lease (with the grace copy, if any, to answer instead).
    */
-  private async awaitFill<T extends CacheableRecord>(id: number, stale?: StaleCopy<T>): Promise<CacheLookup<T>> {
+  private async awaitFill<T extends CacheableRecord>(
+    id: number,
+    first: Floor,
+    stale?: StaleCopy<T>,
+  ): Promise<CacheLookup<T>> {
     const waitMs =
       stale === undefined ? this.config.leaseWaitMs : Math.min(this.config.leaseWaitMs, this.config.softTimeoutMs);
     const deadline = Date.now() + waitMs;
     let latest = stale;
+    let floor = first;
     const local = this.localFills.get(id);
     if (local !== undefined) {
       // The lease holder is this instance: wait for its fill to end rather than poll, then look again.
@@ -221,14 +251,16 @@ export class LeaseGuardedReads {
       const found = await this.leaseOrEntry<T>(id, this.near.epoch);
       if (found.kind !== 'held') return found;
       latest = found.stale;
+      floor = found.floor;
     }
     for (let delay = 5; Date.now() + delay <= deadline; delay = Math.min(2 * delay, 50)) {
       await sleep(delay);
       const found = await this.leaseOrEntry<T>(id, this.near.epoch);
       if (found.kind !== 'held') return found;
       latest = found.stale;
+      floor = found.floor;
     }
-    return { kind: 'miss', lease: null, stale: latest };
+    return { kind: 'miss', lease: null, stale: latest, floor };
   }
 
   private newToken(): string {

@@ -1,4 +1,4 @@
-import { CacheConfig } from '@app/common';
+import { CacheConfig, type ReadSource } from '@app/common';
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { CACHE_TOPOLOGY, type CacheTopology, SPREAD_TOPOLOGY } from '../cache-topology';
 import type { CacheableRecord } from '../cache-strategy';
@@ -9,8 +9,9 @@ import { CacheKeys } from '../redis/cache-keys';
 import { RedisConnections } from '../redis/redis-connections';
 import { EntryTtls } from './entry-ttls';
 import { InvalidationDebt } from './invalidation-debt';
-import { type CacheLookup, LeaseGuardedReads, UNAVAILABLE } from './lease-guarded-reads';
+import { type CacheLookup, type Floor, LeaseGuardedReads, UNAVAILABLE } from './lease-guarded-reads';
 import { RecordEntries } from './record-entries';
+import { ReplicaLoads } from './replica-loads';
 import { VersionedWrites } from './versioned-writes';
 
 export type { CacheLookup } from './lease-guarded-reads';
@@ -33,6 +34,7 @@ export class RecordCache {
     private readonly reads: LeaseGuardedReads,
     private readonly writes: VersionedWrites,
     private readonly entries: RecordEntries,
+    private readonly replicaLoads: ReplicaLoads,
     private readonly config: CacheConfig,
     @Optional() @Inject(CACHE_TOPOLOGY) private readonly topology: CacheTopology = SPREAD_TOPOLOGY,
   ) {}
@@ -84,6 +86,12 @@ export class RecordCache {
       if (!open || !this.gate.listening) return { kind: 'unavailable', copy: () => this.reads.copy<T>(id) };
     }
     return this.reads.lookup<T>(id, withTtl);
+  }
+
+  /** See {@link ReplicaLoads.load}: a load after a miss, from a replica when `floor` says what it must meet. */
+  load<T extends CacheableRecord>(floor: Floor | undefined, find: (from?: ReadSource) => Promise<T | null>) {
+    // Write-behind's Postgres trails its cache: what a miss there loads is read where the flushes land.
+    return this.topology.cacheLeadsDatabase ? find() : this.replicaLoads.load(floor, find);
   }
 
   /** See {@link LeaseGuardedReads.acquireLease}. */

@@ -6,7 +6,7 @@ import { RedisConnections } from '../redis/redis-connections';
 import { CacheStats } from '../stats/cache-stats';
 import { EntryTtls } from './entry-ttls';
 import { InvalidationDebt } from './invalidation-debt';
-import { MARKER_TTL_MS } from './versioned-writes';
+import { MARKER_TTL_MS } from './entry-ttls';
 
 /**
  * Where the invalidation outbox applies committed changes to the records' entries (the default
@@ -51,7 +51,7 @@ export class RecordEntries extends InvalidationTarget {
           this.keys.invalidated(change.id),
           change.version,
           change.operation,
-          this.ttls.fullMs,
+          this.ttls.tombstoneMs,
           MARKER_TTL_MS,
         ),
       ),

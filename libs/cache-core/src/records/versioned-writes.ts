@@ -4,11 +4,8 @@ import { NearCache } from '../near/near-cache';
 import { CacheKeys } from '../redis/cache-keys';
 import { RedisConnections } from '../redis/redis-connections';
 import { CacheStats } from '../stats/cache-stats';
-import { EntryTtls } from './entry-ttls';
+import { EntryTtls, MARKER_TTL_MS } from './entry-ttls';
 import { InvalidationDebt } from './invalidation-debt';
-
-/** How long Redis remembers that a version's invalidation was applied (a later outbox apply of it is skipped). */
-export const MARKER_TTL_MS = 60_000;
 
 /**
  * The write side: every write stores or drops the record's entry by version, never replacing a newer one, and
@@ -87,7 +84,7 @@ export class VersionedWrites {
       await this.redis.writer
         .multi()
         .del(this.keys.entry(id), this.keys.lease(id))
-        .set(this.keys.tombstone(id), '1', 'PX', this.ttls.fullMs)
+        .set(this.keys.tombstone(id), '1', 'PX', this.ttls.tombstoneMs)
         .exec();
       // Ids are never reused: no later change of this record exists for the outbox to apply here.
       this.invalidated(id, Number.MAX_SAFE_INTEGER);

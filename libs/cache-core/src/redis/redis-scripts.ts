@@ -34,15 +34,26 @@ export interface ScriptCommands {
     markerTtlMs: number,
   ): Promise<number>;
   releaseLock(lock: string, token: string): Promise<number>;
-  leaseOrEntry(entry: string, lease: string, token: string, ttlMs: number): Promise<[string, string?]>;
+  leaseOrEntry(
+    entry: string,
+    lease: string,
+    marker: string,
+    tombstone: string,
+    token: string,
+    ttlMs: number,
+  ): Promise<[found: 'hit' | 'lease' | 'held', entry: string | null, floor?: string | null, deleted?: number]>;
   entryWithTtl(entry: string): Promise<[number, string | null]>;
   lookupWithGrace(
     entry: string,
     lease: string,
+    marker: string,
+    tombstone: string,
     token: string,
     leaseTtlMs: number,
     graceMs: number,
-  ): Promise<[found: 'hit' | 'lease' | 'held', entry: string | null, ttlMs: number]>;
+  ): Promise<
+    [found: 'hit' | 'lease' | 'held', entry: string | null, ttlMs: number, floor?: string | null, deleted?: number]
+  >;
   recordAccesses(hot: string, meta: string, ...args: number[]): Promise<number>;
   wbAccept(...keysThenArgs: Arg[]): Promise<string>;
   wbPatch(...keysThenArgs: Arg[]): Promise<string>;

@@ -1,11 +1,13 @@
 import type { DerivedMetric, Sample } from '@app/common';
 import type { PatternStatsExtras } from '../cache-strategy';
 import type { NearCache } from '../near/near-cache';
+import type { ReplicaLoadsSnapshot } from '../records/replica-loads';
 import type { CacheStatsSnapshot } from './cache-stats';
 
 /** What the cache metrics are derived from: the shared counters and the near cache's. */
 export interface CacheMetricsSnapshot extends CacheStatsSnapshot {
   near: ReturnType<NearCache['snapshot']>;
+  replicas: ReplicaLoadsSnapshot;
 }
 
 /** A number from a snapshot field that may be missing or null (Redis away): no sample then. */
@@ -41,6 +43,38 @@ export function cacheMetrics(cache: string): DerivedMetric<CacheMetricsSnapshot>
         [{ cache, reason: 'stale_if_error' }, s.staleIfError],
         [{ cache, reason: 'soft_timeout' }, s.staleSoftTimeout],
       ],
+    },
+    {
+      name: 'cache_loads_total',
+      help: 'Loads after a miss by where they were answered: replica, primary',
+      type: 'counter',
+      labelNames: ['cache', 'source'],
+      samples: (s) => [
+        [{ cache, source: 'replica' }, s.replicas.fromReplica],
+        [{ cache, source: 'primary' }, s.replicas.fromPrimary],
+      ],
+    },
+    {
+      name: 'cache_replica_rows_refused_total',
+      help: 'Rows a read replica answered that were older than a write the cache knows of (then read from the primary)',
+      type: 'counter',
+      labelNames: ['cache'],
+      samples: (s) => sample(s.replicas.refusedReplicaRows, { cache }),
+    },
+    {
+      name: 'database_replica_lag_seconds',
+      help: "A read replica's replay lag behind the primary (absent while it does not answer)",
+      type: 'gauge',
+      labelNames: ['replica'],
+      samples: (s) =>
+        s.replicas.replicas.flatMap(({ url, lagMs }) => (lagMs === null ? [] : [[{ replica: url }, lagMs / 1000]])),
+    },
+    {
+      name: 'database_replica_used',
+      help: 'Whether reads go to a read replica (1) or skip it (0: down, or further behind than DATABASE_REPLICA_MAX_LAG_MS)',
+      type: 'gauge',
+      labelNames: ['replica'],
+      samples: (s) => s.replicas.replicas.map(({ url, used }) => [{ replica: url }, used ? 1 : 0]),
     },
     {
       name: 'cache_near_hits_total',

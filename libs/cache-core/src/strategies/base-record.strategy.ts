@@ -1,4 +1,10 @@
-import { DatabaseUnavailableError, type IdempotencyClaim, type StoredOutcome, type WriteOptions } from '@app/common';
+import {
+  DatabaseUnavailableError,
+  type IdempotencyClaim,
+  type ReadSource,
+  type StoredOutcome,
+  type WriteOptions,
+} from '@app/common';
 import { Logger } from '@nestjs/common';
 import { type CacheableRecord, type CacheRead, CacheStrategy, type StaleReason } from '../cache-strategy';
 import type { RecordStore } from '../record-store';
@@ -101,8 +107,8 @@ export abstract class BaseRecordStrategy<T extends CacheableRecord, C, U> extend
   protected async read(id: number): Promise<StrategyRead<T>> {
     const cached = await this.cache.lookup<T>(id);
     if (cached.kind === 'hit') return { value: cached.value, outcome: 'HIT', tier: cached.tier, ttlMs: cached.ttlMs };
-    return this.afterMiss(id, cached, async () => {
-      const row = await this.store.findById(id);
+    return this.afterMiss(id, cached, async (from) => {
+      const row = await this.store.findById(id, from);
       this.stats.countDbRead();
       return row;
     });
@@ -117,13 +123,14 @@ export abstract class BaseRecordStrategy<T extends CacheableRecord, C, U> extend
   protected async afterMiss(
     id: number,
     cached: Exclude<CacheLookup<T>, { kind: 'hit' }>,
-    load: () => Promise<T | null>,
+    load: (from?: ReadSource) => Promise<T | null>,
     ttlFor: (row: T | null) => number | undefined = (row) => (row === null ? undefined : this.cache.ttlMs()),
   ): Promise<StrategyRead<T>> {
     if (cached.kind === 'unavailable') return this.bypass(load, cached.copy);
-    const { lease, stale } = cached;
+    const { lease, stale, floor } = cached;
     if (stale !== undefined && lease === null) return staleRead(stale, 'soft-timeout');
-    const loading = this.boundedLoad(load).then(
+    // From a read replica when one is in use, refused there if older than the floor the lease step brought.
+    const loading = this.boundedLoad(() => this.cache.load(floor, load)).then(
       async (row): Promise<StrategyRead<T>> => {
         const ttlMs = ttlFor(row);
         const current = await this.cache.endMiss(id, lease, ttlMs === undefined ? undefined : row, ttlMs);

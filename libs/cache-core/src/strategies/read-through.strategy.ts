@@ -1,4 +1,4 @@
-import type { DerivedMetric } from '@app/common';
+import type { DerivedMetric, ReadSource } from '@app/common';
 import { Inject, Injectable } from '@nestjs/common';
 import type { CacheableRecord, PatternStatsExtras } from '../cache-strategy';
 import { RecordStore } from '../record-store';
@@ -8,7 +8,8 @@ import { CacheStats } from '../stats/cache-stats';
 import { BaseRecordStrategy, type StrategyRead } from './base-record.strategy';
 
 /** Loads one record by id from the system of record; null when it does not exist. */
-export type RecordLoader<T> = (id: number) => Promise<T | null>;
+/** Loads a record: from the primary, or from `from` (a read replica) when given. */
+export type RecordLoader<T> = (id: number, from?: ReadSource) => Promise<T | null>;
 
 /** The loader a read-through app registers once, in its module configuration. */
 export const RECORD_LOADER = Symbol('RECORD_LOADER');
@@ -68,8 +69,8 @@ export class ReadThroughStrategy<T extends CacheableRecord, C, U> extends BaseRe
     return this.afterMiss(
       id,
       cached,
-      async () => {
-        const value = await this.loader(id);
+      async (from) => {
+        const value = await this.loader(id, from);
         this.stats.countDbRead();
         if (value === null) this.absentLoads += 1;
         else this.loads += 1;

@@ -16,6 +16,9 @@ import {
 } from 'class-validator';
 import { InvalidConfigError } from '../errors/invalid-config.error';
 
+/** `postgres://…` URLs separated by commas. */
+const REPLICA_URLS = /^postgres(ql)?:\/\/[^,\s]+(,postgres(ql)?:\/\/[^,\s]+)*$/;
+
 export const HTTP_ADAPTERS = ['express', 'fastify'] as const;
 export type HttpAdapterName = (typeof HTTP_ADAPTERS)[number];
 
@@ -68,6 +71,21 @@ export class AppConfig {
   @IsInt()
   @Min(100)
   DATABASE_TIMEOUT_MS: number = 5000;
+
+  /**
+   * Streaming read replicas of DATABASE_URL, as `postgres://…,postgres://…` (empty: every read on the primary).
+   * Loads after a miss go to a replica; a row older than a write the cache knows of is refused and read from the
+   * primary instead. Writes, and everything else, stay on the primary.
+   */
+  @IsOptional()
+  @Matches(REPLICA_URLS, { message: 'DATABASE_REPLICA_URLS must be postgres:// URLs separated by commas' })
+  DATABASE_REPLICA_URLS?: string;
+
+  /** A replica further behind the primary than this (replay lag) is not read from until it catches up. */
+  @IsInt()
+  @Min(0)
+  @Max(50_000)
+  DATABASE_REPLICA_MAX_LAG_MS: number = 5000;
 
   /** The single Redis (unless `REDIS_CLUSTER_NODES` is set). */
   @Matches(/^rediss?:\/\/.+/, { message: 'REDIS_URL must be a redis:// URL' })

@@ -62,10 +62,17 @@ export class DatabaseConfig {
   /** Bounds connecting and any one statement. */
   readonly timeoutMs: number;
 
+  /** Streaming read replicas of `url`; empty when every read goes to the primary. */
+  readonly replicaUrls: string[];
+  /** A replica whose replay lag is past this is skipped. */
+  readonly replicaMaxLagMs: number;
+
   constructor(env: AppConfig) {
     this.url = env.DATABASE_URL;
     this.poolSize = env.DATABASE_POOL_SIZE;
     this.timeoutMs = env.DATABASE_TIMEOUT_MS;
+    this.replicaUrls = (env.DATABASE_REPLICA_URLS ?? '').split(',').filter((url) => url !== '');
+    this.replicaMaxLagMs = env.DATABASE_REPLICA_MAX_LAG_MS;
   }
 }
 

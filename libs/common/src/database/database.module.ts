@@ -2,6 +2,7 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { AppIdentity, DatabaseConfig } from '../config/config-slices';
+import { DatabaseReplicas } from './database-replicas';
 import { ensureDatabaseAndSchema } from './ensure-database';
 
 /** What a domain contributes to the app's database: its entities and the migrations that create their tables. */
@@ -20,6 +21,8 @@ export class DatabaseModule {
   static forRoot(tables: DatabaseTables): DynamicModule {
     return {
       module: DatabaseModule,
+      global: true,
+      providers: [DatabaseReplicas],
       imports: [
         TypeOrmModule.forRootAsync({
           inject: [DatabaseConfig, AppIdentity],
@@ -51,7 +54,7 @@ export class DatabaseModule {
           },
         }),
       ],
-      exports: [TypeOrmModule],
+      exports: [TypeOrmModule, DatabaseReplicas],
     };
   }
 }

@@ -1,4 +1,5 @@
 import type { RecordLoaderProvider } from '@app/cache-core';
+import type { ReadSource } from '@app/common';
 import type { UserRecord } from './user.record';
 import { UserStore } from './user.store';
 
@@ -7,6 +8,6 @@ export const USER_LOADER: RecordLoaderProvider = {
   inject: [UserStore],
   useFactory:
     (store: UserStore) =>
-    (id: number): Promise<UserRecord | null> =>
-      store.findById(id),
+    (id: number, from?: ReadSource): Promise<UserRecord | null> =>
+      store.findById(id, from),
 };

@@ -4,6 +4,7 @@ import {
   type IdempotencyClaim,
   deleteRecord,
   queryRows,
+  type ReadSource,
   runWrite,
   whyNotWritten,
   type StoredOutcome,
@@ -27,8 +28,9 @@ export class UserStore extends WriteBehindStore<UserRecord, NewUser, UserChanges
     super();
   }
 
-  async findById(id: number): Promise<UserRecord | null> {
-    const rows = await this.query<UserRow>(`SELECT ${COLUMNS} FROM users WHERE id = $1`, [id]);
+  async findById(id: number, from?: ReadSource): Promise<UserRecord | null> {
+    const sql = `SELECT ${COLUMNS} FROM users WHERE id = $1`;
+    const rows = from === undefined ? await this.query<UserRow>(sql, [id]) : await from.query<UserRow>(sql, [id]);
     return rows[0] === undefined ? null : toUserRecord(rows[0]);
   }
 

@@ -1,4 +1,4 @@
-import { type DerivedMetric, RefreshAheadConfig } from '@app/common';
+import { type DerivedMetric, type ReadSource, RefreshAheadConfig } from '@app/common';
 import { Injectable, Logger } from '@nestjs/common';
 import { LRUCache } from 'lru-cache';
 import type { CacheableRecord, CacheRead, PatternName, PatternStatsExtras } from '../../cache-strategy';
@@ -171,7 +171,7 @@ export class RefreshAheadStrategy<T extends CacheableRecord, C, U> extends Write
       return { value: cached.value, outcome: 'HIT', tier: cached.tier, ttlMs: cached.ttlMs };
     }
     this.expiries.delete(id);
-    return this.afterMiss(id, cached, () => this.load(id));
+    return this.afterMiss(id, cached, (from) => this.load(id, from));
   }
 
   private async sweepHotKeys(): Promise<SweepResult> {
@@ -230,9 +230,9 @@ export class RefreshAheadStrategy<T extends CacheableRecord, C, U> extends Write
     else this.expiries.set(id, Date.now() + ttlMs);
   }
 
-  private async load(id: number): Promise<T | null> {
+  private async load(id: number, from?: ReadSource): Promise<T | null> {
     const started = performance.now();
-    const row = await this.store.findById(id);
+    const row = await this.store.findById(id, from);
     this.stats.countDbRead();
     this.loadTimeMs = 0.8 * this.loadTimeMs + 0.2 * (performance.now() - started);
     return row;
