@@ -1,22 +1,42 @@
 #!/usr/bin/env node
-// `npm run bench:near [-- <app>]`: warm hits (cache-aside by default) with the near cache on
+// `npm run bench:near [-- <app>] [--rtt <ms>]`: warm hits (cache-aside by default) with the near cache on
 // (NEAR_CACHE_MAX_ENTRIES=10000) and off, on both adapters: Zipf(0.99) reads over 10,000 users, 32 connections, after a warm-up that leaves every read a
 // hit. Prints req/s, p50/p99 latency and how many hits the near cache answered. Needs a build (npm run build).
+// `--rtt <ms>` puts Redis and Postgres a network away: the apps reach both through TCP proxies in this process that
+// hold every chunk half the round trip in each direction (scripts/lib/tcp-proxy.mjs; `--rtt 0`: the proxies
+// alone, to see what they cost).
+import { proxyInFront } from '../scripts/lib/tcp-proxy.mjs';
 import { load, stats, USERS, zipfSampler } from './lib/load.mjs';
 import { schemaName, seedUsers, startApp } from './lib/servers.mjs';
 
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@localhost:5432/caching_patterns';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://localhost:6379';
 const SECONDS = Number(process.env.NEAR_BENCH_SECONDS ?? 8);
-const APP = process.argv[2] ?? 'cache-aside';
+const rttAt = process.argv.indexOf('--rtt');
+const RTT_MS = rttAt === -1 ? null : Number(process.argv[rttAt + 1]);
+const APP =
+  process.argv.slice(2).find((arg, index, all) => !arg.startsWith('--') && all[index - 1] !== '--rtt') ?? 'cache-aside';
+/** What the apps connect to: the stores, or the latency proxies in front of them. */
+const stores = { databaseUrl: DATABASE_URL, redisUrl: REDIS_URL };
+const proxies = [];
+if (RTT_MS !== null) {
+  for (const [name, url, port] of [
+    ['databaseUrl', DATABASE_URL, 5432],
+    ['redisUrl', REDIS_URL, 6379],
+  ]) {
+    const front = await proxyInFront(url, port);
+    front.proxy.delay(RTT_MS / 2);
+    proxies.push(front.proxy);
+    stores[name] = front.url;
+  }
+}
 
 const ROUNDS = Number(process.env.NEAR_BENCH_ROUNDS ?? 3);
 
 /** A warm server: every user read twice (a miss fills Redis and the near cache), then the load's own shape. */
 async function warmServer(adapter, entries, ids, reads) {
   const server = await startApp(APP, adapter, {
-    databaseUrl: DATABASE_URL,
-    redisUrl: REDIS_URL,
+    ...stores,
     schemaOf: 'near-cache',
     env: { NEAR_CACHE_MAX_ENTRIES: String(entries), NEAR_CACHE_TTL_MS: '60000', REDIS_CLUSTER_NODES: '' },
   });
@@ -55,6 +75,8 @@ const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.l
  * alternate off, on, off, on...: a machine whose speed drifts over minutes moves both columns alike.
  */
 const rows = [];
+// A short start creates the schema and its table (the full bench drops its schemas when it ends).
+await (await startApp(APP, 'express', { ...stores, schemaOf: 'near-cache', env: { REDIS_CLUSTER_NODES: '' } })).stop();
 const ids = await seedUsers(DATABASE_URL, schemaName('near-cache'));
 const pick = zipfSampler(ids.length, 0.99);
 const reads = [{ setupRequest: (request) => ({ ...request, method: 'GET', path: `/users/${ids[pick()]}` }) }];
@@ -74,7 +96,10 @@ for (const adapter of ['fastify', 'express']) {
     await Promise.all([off.stop(), on.stop()]);
   }
 }
-console.log(`${APP}, warm hits, ${SECONDS} s per row, ${ROUNDS} rounds alternating off and on\n`);
+for (const proxy of proxies) await proxy.close();
+const network =
+  RTT_MS === null ? 'Redis and Postgres on loopback' : `Redis and Postgres ${RTT_MS} ms away (round trip)`;
+console.log(`${APP}, warm hits, ${network}, ${SECONDS} s per row, ${ROUNDS} rounds alternating off and on\n`);
 console.log(
   '| adapter | round | near cache | req/s | p50 ms | p99 ms | hit ratio | answered by the near cache | errors | misses | bypasses |',
 );

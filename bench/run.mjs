@@ -4,7 +4,7 @@
 // Postgres and Redis. Load comes from autocannon in this process (lib/load.mjs); every server runs in its own
 // child process (lib/servers.mjs). Writes bench/results/results.{md,svg,json} (lib/report.mjs); a quick run
 // (Fastify only, no cluster or flush details) writes bench/results/quick/, which git ignores. Every Redis key
-// the bench made is deleted at the end, whatever happens.
+// the bench made is deleted at the end, and so is every `bench_*` schema it made in the database, whatever happens.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -431,6 +431,19 @@ async function deleteBenchKeys() {
   if (left > 0) process.exitCode = 1;
 }
 
+/** Drops the schemas the bench made in the user's database (`bench_*`: each app's, the references'). */
+async function dropBenchSchemas() {
+  const client = new pg.Client({ connectionString: DATABASE_URL });
+  await client.connect();
+  try {
+    const { rows } = await client.query(String.raw`SELECT nspname FROM pg_namespace WHERE nspname LIKE 'bench\_%'`);
+    for (const { nspname } of rows) await client.query(`DROP SCHEMA "${nspname}" CASCADE`);
+    progress(`dropped ${rows.length} schemas the bench made (${rows.map((row) => row.nspname).join(', ') || 'none'})`);
+  } finally {
+    await client.end();
+  }
+}
+
 async function clusterMasters(cluster) {
   await new Promise((resolve, reject) => cluster.once('ready', resolve).once('error', reject));
   return cluster.nodes('master');
@@ -464,6 +477,7 @@ try {
   process.stdout.write(`\n${markdown(report)}\nWritten to ${RESULTS.slice(root.length + 1)}/ in ${seconds} s.\n`);
 } finally {
   await deleteBenchKeys().catch((error) => progress(`could not delete the bench's keys: ${error.message}`));
+  await dropBenchSchemas().catch((error) => progress(`could not drop the bench's schemas: ${error.message}`));
   await db.end().catch(() => undefined);
   redis.disconnect();
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm run audit:consistency -- --app <pattern> [--url <u1,u2,...>] [--instances N] [--seconds S]
-//   [--faults partition,redis-restart,postgres-down,postgres-slow] [--keys K] [--readers R] [--maxmemory 2mb --policy allkeys-lru] [--no-build]`
+//   [--faults partition,redis-restart,postgres-down,postgres-slow,replica-lag] [--replica] [--keys K] [--readers R]
+//   [--maxmemory 2mb --policy allkeys-lru] [--no-build]`
 //
 // The project's own consistency checker. It runs a randomized concurrent history against several instances of
 // one pattern app (one writer per key, several readers, a few hot keys), reads each answer's version from its
@@ -17,16 +18,26 @@
 // another fifth. Grace copies answered meanwhile (`Cache-Status: …; fwd=stale`) are reported apart, with their age. With --url (a running deployment) it
 // injects no faults. `--app all` audits the five patterns one after the other.
 //
+// `--replica` runs the apps on a private Postgres primary and a streaming replica of it (scripts/lib/postgres-replica.mjs,
+// in a temp folder, on free ports; `DATABASE_REPLICA_URLS`, with a 50 s lag limit so a lagging replica stays in
+// use): loads after a miss go to the replica. The `replica-lag` fault pauses the replica's replay
+// (`pg_wal_replay_pause()`) for two stretches of a fifth of the run, so every write meanwhile is missing there.
+// The report adds loads by source and the replica rows refused as older than a write the cache knew of.
+//
 // `--maxmemory <size>` (with `--policy`, `noeviction` unless given) runs the audit's Redis at that memory limit
 // and keeps it full: a filler writes 16 KB keys without a TTL all through the run, so an evicting policy evicts
 // all the time (the report gives evicted_keys). Write-behind refuses every write under an `allkeys-*` policy; the
 // audit then checks that it refused them all, and nothing else.
+import { mkdtempSync } from 'node:fs';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { build, builtApp, DATABASE_URL, healthy, isolatedEnv, ServerProcess } from './lib/server-process.mjs';
 import { freePort } from './lib/free-port.mjs';
 import { PATTERNS } from './lib/patterns.mjs';
+import { ReplicaPair } from './lib/postgres-replica.mjs';
 import { RedisServer } from './lib/redis-server.mjs';
 import { proxyInFront, TcpProxy } from './lib/tcp-proxy.mjs';
 
@@ -44,6 +55,7 @@ const { values: args } = parseArgs({
     schema: { type: 'string' },
     maxmemory: { type: 'string' },
     policy: { type: 'string' },
+    replica: { type: 'boolean', default: false },
     'no-build': { type: 'boolean', default: false },
   },
 });
@@ -51,7 +63,7 @@ const { values: args } = parseArgs({
 const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
 const random = (n) => Math.floor(Math.random() * n);
 
-const FAULTS = ['partition', 'redis-restart', 'postgres-down', 'postgres-slow'];
+const FAULTS = ['partition', 'redis-restart', 'postgres-down', 'postgres-slow', 'replica-lag'];
 /** postgres-slow: the delay each way, past the apps' soft timeout (100 ms) and within their hard one (2 s). */
 const POSTGRES_SLOW_MS = 150;
 
@@ -101,6 +113,17 @@ function byStatus(requests) {
 
 const ms = (value) => (value === null ? '–' : `${value.toFixed(1)}`);
 
+/** A private primary + streaming replica pair in a temp folder, on free ports. */
+async function startPair() {
+  const pair = new ReplicaPair(mkdtempSync(join(tmpdir(), 'audit-replica-')), await freePort(), await freePort());
+  try {
+    return await pair.up();
+  } catch (error) {
+    pair.remove();
+    throw error;
+  }
+}
+
 /** Starts what the audit needs without --url; returns the instances' URLs and how to inject faults and clean up. */
 async function deploy(app, instances) {
   const memory =
@@ -110,6 +133,12 @@ async function deploy(app, instances) {
   // With an append-only file (fsync always), so a restart keeps every acknowledged write.
   const redis = await RedisServer.start(undefined, memory, { aof: true });
   const schema = `audit_${app.replace(/-/g, '_')}_${process.pid}`;
+  const pair = args.replica ? await startPair() : null;
+  const databaseUrl = pair === null ? DATABASE_URL : pair.url('caching_patterns');
+  const replicaEnv =
+    pair === null
+      ? {}
+      : { DATABASE_REPLICA_URLS: pair.url('caching_patterns', 'replica'), DATABASE_REPLICA_MAX_LAG_MS: '50000' };
   const proxies = [];
   const postgresProxies = [];
   const servers = [];
@@ -117,12 +146,12 @@ async function deploy(app, instances) {
     const proxy = await TcpProxy.start('127.0.0.1', redis.port);
     proxies.push(proxy);
     // Each instance reaches Postgres through a proxy too, for the postgres-down and postgres-slow faults.
-    const postgres = await proxyInFront(DATABASE_URL, 5432);
+    const postgres = await proxyInFront(databaseUrl, 5432);
     postgresProxies.push(postgres.proxy);
     servers.push(
       new ServerProcess(builtApp(app), {
         port: await freePort(),
-        env: isolatedEnv(schema, proxy.port, { LOG_LEVEL: 'error', DATABASE_URL: postgres.url }),
+        env: isolatedEnv(schema, proxy.port, { LOG_LEVEL: 'error', DATABASE_URL: postgres.url, ...replicaEnv }),
       }),
     );
   }
@@ -132,6 +161,8 @@ async function deploy(app, instances) {
   return {
     urls: servers.map((server) => server.url),
     schema,
+    databaseUrl,
+    pair,
     redis,
     proxies,
     postgresProxies,
@@ -140,6 +171,7 @@ async function deploy(app, instances) {
       await Promise.all(servers.map((server) => server.stop()));
       for (const proxy of [...proxies, ...postgresProxies]) await proxy.close();
       await redis.remove();
+      if (pair !== null) return pair.remove();
       const db = new pg.Client({ connectionString: DATABASE_URL });
       await db.connect();
       await db.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
@@ -194,6 +226,32 @@ function scheduleFaults(faults, deployment, seconds, t0) {
         timeline.push(
           `postgres-slow: every packet to and from Postgres ${POSTGRES_SLOW_MS} ms late ${ms((from - t0) / 1000)}–${ms((performance.now() - t0) / 1000)} s`,
         );
+      })(),
+    );
+  }
+  if (faults.includes('replica-lag')) {
+    if (deployment.pair === null) throw new Error('the replica-lag fault needs --replica');
+    runs.push(
+      (async () => {
+        const replica = new pg.Client({ connectionString: deployment.pair.url('caching_patterns', 'replica') });
+        await replica.connect();
+        try {
+          for (const [from, to] of [
+            [0.15, 0.35],
+            [0.55, 0.75],
+          ]) {
+            await at(from);
+            const started = performance.now();
+            await replica.query('SELECT pg_wal_replay_pause()');
+            await at(to);
+            await replica.query('SELECT pg_wal_replay_resume()');
+            timeline.push(
+              `replica-lag: replay paused ${ms((started - t0) / 1000)}–${ms((performance.now() - t0) / 1000)} s`,
+            );
+          }
+        } finally {
+          await replica.end();
+        }
       })(),
     );
   }
@@ -375,6 +433,16 @@ async function audit(app) {
       staleAnswers(reads),
       `  cross-instance staleness, ms past the acknowledgement: p50 ${ms(percentile(staleness, 50))}, p99 ${ms(percentile(staleness, 99))}, max ${ms(percentile(staleness, 100))}`,
     ];
+    if (deployment.pair) {
+      const loads = { fromReplica: 0, fromPrimary: 0, refusedReplicaRows: 0 };
+      for (const url of urls) {
+        const stats = await request(url, 'GET', '/stats');
+        for (const name of Object.keys(loads)) loads[name] += Number(stats.body?.replicas?.[name] ?? 0);
+      }
+      report.push(
+        `  loads after a miss: ${loads.fromReplica} from the replica, ${loads.fromPrimary} from the primary; replica rows refused as too old: ${loads.refusedReplicaRows}`,
+      );
+    }
     if (faultRun?.partition !== undefined) {
       const { from, to } = faultRun.partition;
       const cut = writes
@@ -387,7 +455,7 @@ async function audit(app) {
     }
     let lost = 0;
     if (app === 'write-behind') {
-      lost = await checkFlushed(urls[0], deployment.schema, keys, writes);
+      lost = await checkFlushed(urls[0], deployment.databaseUrl ?? DATABASE_URL, deployment.schema, keys, writes);
       report.push(
         `  Postgres after the flush: ${keys.length - lost} of ${keys.length} keys at their last acknowledged version (or a later unacknowledged one)`,
       );
@@ -418,14 +486,14 @@ async function auditRefusal(app, urls) {
 }
 
 /** Write-behind: waits for the flush, then compares each key's row with its last acknowledged version. */
-async function checkFlushed(url, schema, keys, writes) {
+async function checkFlushed(url, databaseUrl, schema, keys, writes) {
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     const stats = await request(url, 'GET', '/stats');
     if (stats.status === 200 && stats.body.pendingWrites === 0) break;
     await sleep(250);
   }
-  const db = new pg.Client({ connectionString: DATABASE_URL, options: `-c search_path=${schema}` });
+  const db = new pg.Client({ connectionString: databaseUrl, options: `-c search_path=${schema}` });
   await db.connect();
   try {
     const { rows } = await db.query('SELECT id, version FROM users WHERE id = ANY($1::int[])', [

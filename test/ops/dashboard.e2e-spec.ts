@@ -114,6 +114,8 @@ describe('the dashboard, in Chromium', () => {
     expect(ratio).toMatch(/^\d+\.\d %$/);
     // Postgres answers: no grace copy was needed.
     expect(await metric('cache-aside', 'staleReadsPerSec').textContent()).toBe('0');
+    // No read replicas configured: nothing to show there.
+    expect(await metric('cache-aside', 'replicaShare').textContent()).toBe('–');
   });
 
   it('runs a load against one pattern from its button, with progress, and the app counts the requests', async () => {

@@ -27,6 +27,9 @@ export interface PanelState {
   dbReadsPerSec: number | null;
   /** Grace copies answered past their TTL per second (Postgres failing or slow). */
   staleReadsPerSec: number | null;
+  /** With read replicas: the share of loads after a miss a replica answered, and its rows refused as too old, per second. */
+  replicaShare: number | null;
+  replicaRefusedPerSec: number | null;
   reads: number | null;
   hits: number | null;
   /** Write-behind: records with changes not yet in Postgres, and the age of the oldest. */
@@ -57,6 +60,7 @@ interface StatsBody {
   pendingWrites?: number | null;
   oldestPendingMs?: number | null;
   hotItems?: number;
+  replicas?: { fromReplica?: number; fromPrimary?: number; refusedReplicaRows?: number; replicas?: unknown[] };
 }
 
 /** What a panel shows of an app that does not answer: no numbers rather than old ones. */
@@ -67,6 +71,8 @@ const NO_NUMBERS = {
   p99Ms: null,
   dbReadsPerSec: null,
   staleReadsPerSec: null,
+  replicaShare: null,
+  replicaRefusedPerSec: null,
   reads: null,
   hits: null,
   pending: null,
@@ -134,6 +140,7 @@ class Panel {
       p99Ms: body.latencyMs?.read?.p99 ?? null,
       dbReadsPerSec: delta === null ? null : delta.dbReads / delta.seconds,
       staleReadsPerSec: delta === null ? null : delta.stale / delta.seconds,
+      ...this.replicaNumbers(body, delta),
       reads: body.reads ?? null,
       hits: body.hits ?? null,
       pending: body.pendingWrites ?? null,
@@ -144,11 +151,36 @@ class Panel {
     };
   }
 
+  /** Replica share and refusals: null where the app has no read replicas (or on the first poll). */
+  private replicaNumbers(
+    body: StatsBody,
+    delta: { seconds: number; fromReplica: number; fromPrimary: number; refused: number } | null,
+  ): Pick<PanelState, 'replicaShare' | 'replicaRefusedPerSec'> {
+    if (delta === null || (body.replicas?.replicas?.length ?? 0) === 0) {
+      return { replicaShare: null, replicaRefusedPerSec: null };
+    }
+    const loads = delta.fromReplica + delta.fromPrimary;
+    return {
+      replicaShare: loads === 0 ? null : delta.fromReplica / loads,
+      replicaRefusedPerSec: delta.refused / delta.seconds,
+    };
+  }
+
   /** Counter differences since the last poll; null on the first, or when the app restarted (counters fell). */
   private delta(
     at: number,
     stats: StatsBody,
-  ): { seconds: number; requests: number; reads: number; hits: number; dbReads: number; stale: number } | null {
+  ): {
+    seconds: number;
+    requests: number;
+    reads: number;
+    hits: number;
+    dbReads: number;
+    stale: number;
+    fromReplica: number;
+    fromPrimary: number;
+    refused: number;
+  } | null {
     const before = this.previous;
     if (before === undefined) return null;
     const diff = (field: 'reads' | 'hits' | 'writes' | 'dbReads' | 'stale'): number =>
@@ -162,6 +194,9 @@ class Panel {
       hits: diff('hits'),
       dbReads: diff('dbReads'),
       stale: diff('stale'),
+      fromReplica: (stats.replicas?.fromReplica ?? 0) - (before.stats.replicas?.fromReplica ?? 0),
+      fromPrimary: (stats.replicas?.fromPrimary ?? 0) - (before.stats.replicas?.fromPrimary ?? 0),
+      refused: (stats.replicas?.refusedReplicaRows ?? 0) - (before.stats.replicas?.refusedReplicaRows ?? 0),
     };
   }
 }

@@ -15,6 +15,8 @@ const format = {
   p99Ms: (v) => (v === null ? '–' : `${v.toFixed(1)} ms`),
   dbReadsPerSec: (v) => (v === null ? '–' : Math.round(v).toLocaleString('en')),
   staleReadsPerSec: (v) => (v === null ? '–' : Math.round(v).toLocaleString('en')),
+  replicaShare: (v) => (v === null ? '–' : `${(v * 100).toFixed(0)} %`),
+  replicaRefusedPerSec: (v) => (v === null ? '–' : Math.round(v).toLocaleString('en')),
   pending: (v) => (v === null ? '–' : v.toLocaleString('en')),
   lagMs: (v) => (v === null ? '–' : `${(v / 1000).toFixed(1)} s`),
   hotKeys: (v) => (v === null ? '–' : v.toLocaleString('en')),
