@@ -32,7 +32,7 @@ export type { DeadLetter } from './strategies/write-behind/dead-letters';
 
 // Caches a domain builds on.
 export { type CacheLookup, RecordCache } from './records/record-cache';
-export { ReplicaLoads, type ReplicaLoadsSnapshot } from './records/replica-loads';
+export { ReplicaLoads } from './records/replica-loads';
 export { OwedInvalidations } from './records/owed-invalidations';
 export { type Dependency, GenerationCache } from './redis/generation-cache';
 export { CacheKeys, type ListKeys } from './redis/cache-keys';
@@ -50,5 +50,5 @@ export { ReadGate } from './outbox/read-gate';
 export { type CacheHealthReport, CacheHealth } from './cache-health';
 export { RedisMemory, type RedisMemoryState } from './redis/redis-memory';
 export { CacheStats, type CacheStatsSnapshot } from './stats/cache-stats';
-export { cacheMetrics, type CacheMetricsSnapshot, sample } from './stats/cache-metrics';
+export { cacheMetrics, type CacheMetricsSnapshot, type ReplicaLoadsSnapshot, sample } from './stats/cache-metrics';
 export { StatsBoard } from './redis/stats-board';

@@ -1,15 +1,8 @@
-import { DatabaseReplicas, DatabaseUnavailableError, type ReadSource, type ReplicaState } from '@app/common';
+import { DatabaseReplicas, DatabaseUnavailableError, type ReadSource } from '@app/common';
 import { Injectable } from '@nestjs/common';
 import type { CacheableRecord } from '../cache-strategy';
+import type { ReplicaLoadsSnapshot } from '../stats/cache-metrics';
 import type { Floor } from './lease-guarded-reads';
-
-/** Where loads after a miss were answered from, and how many replica rows were too old to use. */
-export interface ReplicaLoadsSnapshot {
-  fromReplica: number;
-  fromPrimary: number;
-  refusedReplicaRows: number;
-  replicas: ReplicaState[];
-}
 
 /**
  * Loads after a miss, from a read replica when that is safe (`DATABASE_REPLICA_URLS`). A replica may not have

@@ -1,8 +1,15 @@
-import type { DerivedMetric, Sample } from '@app/common';
+import type { DerivedMetric, ReplicaState, Sample } from '@app/common';
 import type { PatternStatsExtras } from '../cache-strategy';
 import type { NearCache } from '../near/near-cache';
-import type { ReplicaLoadsSnapshot } from '../records/replica-loads';
 import type { CacheStatsSnapshot } from './cache-stats';
+
+/** Where loads after a miss were answered from, and how many replica rows were too old to use. */
+export interface ReplicaLoadsSnapshot {
+  fromReplica: number;
+  fromPrimary: number;
+  refusedReplicaRows: number;
+  replicas: ReplicaState[];
+}
 
 /** What the cache metrics are derived from: the shared counters and the near cache's. */
 export interface CacheMetricsSnapshot extends CacheStatsSnapshot {
