@@ -1,9 +1,11 @@
+import { CacheKeys } from '@app/cache-core';
 import type { PatternAppDefinition } from '@app/shell';
 import type { Client } from 'pg';
 import { CACHE_ASIDE } from '../../apps/cache-aside/src/app.module';
 import { READ_THROUGH } from '../../apps/read-through/src/app.module';
 import { REFRESH_AHEAD } from '../../apps/refresh-ahead/src/app.module';
 import { WRITE_THROUGH } from '../../apps/write-through/src/app.module';
+import { startBlogTestApp } from '../support/blog-app';
 import { type ReplicaPair, replicaClient, startReplicaPair } from '../support/postgres-replica';
 import { entryKey, newUser, startTestApp, type TestApp, uniqueName } from '../support/test-app';
 import { waitFor } from '../support/wait-for';
@@ -219,6 +221,58 @@ describe('cache-aside when its read replica stops', () => {
     } finally {
       pair.startReplica();
       await t.close();
+    }
+  }, 120_000);
+});
+
+describe('the blog with a read replica', () => {
+  it("reads a post from the replica, and a post written with replay paused new, never the replica's old row", async () => {
+    const blog = await startBlogTestApp({
+      env: {
+        DATABASE_URL: pair.url(DATABASE),
+        DATABASE_REPLICA_URLS: pair.url(DATABASE, 'replica'),
+        DATABASE_REPLICA_MAX_LAG_MS: '50000',
+      },
+    });
+    const replica = await replicaClient(pair, DATABASE);
+    try {
+      const counters = async (): Promise<ReplicaCounters> =>
+        (await blog.http().get('/stats').expect(200)).body.replicas as ReplicaCounters;
+      const onReplica = async (): Promise<string | null> => {
+        const { rows } = await replica.query<{ title: string }>(
+          `SELECT title FROM "${blog.schema}".posts WHERE id = 5`,
+        );
+        return rows[0]?.title ?? null;
+      };
+      const tableThere = async (): Promise<boolean> =>
+        (await replica.query('SELECT to_regclass($1) IS NOT NULL AS there', [`"${blog.schema}".posts`])).rows[0]
+          .there as boolean;
+      await waitFor(async () => (await tableThere()) && (await onReplica()) !== null, 30_000);
+      await waitFor(async () => (await counters()).replicas[0]?.used === true, 20_000);
+      const entry = blog.app.get(CacheKeys).entry(5);
+      await blog.redis.del(entry);
+      const before = await counters();
+      await blog.http().get('/posts/5').expect(200);
+      expect((await counters()).fromReplica).toBe(before.fromReplica + 1);
+
+      await replica.query('SELECT pg_wal_replay_pause()');
+      await waitFor(
+        async () =>
+          (await replica.query("SELECT pg_get_wal_replay_pause_state() = 'paused' AS p")).rows[0].p as boolean,
+      );
+      const old = await onReplica();
+      await blog.http().put('/posts/5').send({ title: 'Written on the primary' }).expect(200);
+      await blog.redis.del(entry);
+      expect(await onReplica()).toBe(old);
+      const mid = await counters();
+      const read = await blog.http().get('/posts/5').expect(200);
+      expect(read.body).toMatchObject({ id: 5, title: 'Written on the primary' });
+      expect((await counters()).refusedReplicaRows).toBe(mid.refusedReplicaRows + 1);
+      expect(JSON.parse((await blog.redis.get(entry))!)).toMatchObject({ title: 'Written on the primary' });
+    } finally {
+      await replica.query('SELECT pg_wal_replay_resume()');
+      await replica.end();
+      await blog.close();
     }
   }, 120_000);
 });
