@@ -4,6 +4,8 @@ import { CACHE_ASIDE } from '../../apps/cache-aside/src/app.module';
 import { READ_THROUGH } from '../../apps/read-through/src/app.module';
 import { REFRESH_AHEAD } from '../../apps/refresh-ahead/src/app.module';
 import { WRITE_THROUGH } from '../../apps/write-through/src/app.module';
+import { ListChunks } from '../../libs/blog/src/list/list-chunks';
+import { POSTS_AS_JSON, startBlogTestApp } from '../support/blog-app';
 import type { TcpProxy } from '../support/tcp-proxy';
 import { DIRECT_DATABASE_URL, proxyInFront } from '../support/tcp-proxy';
 import { type AdapterName, entryKey, newUser, startTestApp, type TestApp } from '../support/test-app';
@@ -221,6 +223,60 @@ describe('refresh-ahead while Postgres is cut', () => {
     } finally {
       proxy.restore();
       await t.close();
+      await proxy.close();
+    }
+  });
+});
+
+describe.each<AdapterName>(['express', 'fastify'])("the blog's list (%s) while Postgres is cut", (adapter) => {
+  it('answers the full list and a page from grace copies, and never a copy a write replaced', async () => {
+    const { proxy, url } = await proxyInFront(DIRECT_DATABASE_URL, 5432);
+    const blog = await startBlogTestApp({
+      adapter,
+      env: { ...ENV, DATABASE_URL: url, BLOG_LIST_TTL_SECONDS: '1' },
+      directDatabaseUrl: DIRECT_DATABASE_URL,
+    });
+    try {
+      const { keys, chunksUpTo } = ((chunks: ListChunks) => ({
+        keys: chunks.keys,
+        chunksUpTo: (maxId: number) => chunks.chunksUpTo(maxId),
+      }))(blog.app.get(ListChunks));
+      const posts = (await blog.db.query(POSTS_AS_JSON)).rows as { id: number }[];
+      const chunks = chunksUpTo(posts.at(-1)!.id);
+      expect(chunks).toBeGreaterThan(2);
+      const first = await blog.http().get('/posts').expect(200);
+      expect(first.headers['x-cache']).toBe('MISS');
+      expect((await blog.http().get('/posts?limit=10&after=600').expect(200)).headers['x-cache']).toBe('MISS');
+      // Past the list's TTL (1 s), within its grace (60 s): every chunk and the page are grace copies.
+      const stored = [...Array.from({ length: chunks }, (_, chunk) => keys.chunk(chunk)), keys.page(600, 10)];
+      await waitFor(async () => {
+        const remaining = await Promise.all(stored.map((key) => blog.redis.pttl(key)));
+        return remaining.every((ms) => ms > 0 && ms <= 60_000);
+      });
+
+      proxy.disconnect();
+      const list = await blog.http().get('/posts').expect(200);
+      expect(list.headers['x-cache']).toBe('STALE');
+      expect(list.headers['cache-status']).toBe('blog-list; hit; fwd=stale; detail=stale-if-error');
+      expect(Number(list.headers.age)).toBeGreaterThanOrEqual(1);
+      expect(list.body).toEqual(posts);
+      const page = await blog.http().get('/posts?limit=10&after=600').expect(200);
+      expect(page.headers['x-cache']).toBe('STALE');
+      expect(page.headers['cache-status']).toBe('blog-list; hit; fwd=stale; detail=stale-if-error');
+      expect(page.body).toEqual(posts.filter((post) => post.id > 600).slice(0, 10));
+      proxy.restore();
+
+      // A write to post 601 replaces chunk 1 and every page over it: their grace copies go with it.
+      await waitFor(async () => (await blog.http().put('/posts/601').send({ title: 'Rewritten' })).status === 200);
+      expect(await blog.redis.exists(keys.chunk(1))).toBe(0);
+      proxy.disconnect();
+      await blog.http().get('/posts?limit=10&after=600').expect(503);
+      await blog.http().get('/posts').expect(503);
+      const stats = (await blog.http().get('/stats').expect(200)).body as { list: { chunksStale: number } };
+      expect(stats.list.chunksStale).toBeGreaterThanOrEqual(chunks);
+    } finally {
+      proxy.restore();
+      await blog.close();
       await proxy.close();
     }
   });

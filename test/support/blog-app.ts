@@ -37,6 +37,8 @@ export async function startBlogTestApp(
     cleanUp?: boolean;
     /** Where the assertion client connects when the app's Redis URL goes through a proxy the test cuts. */
     directRedisUrl?: string;
+    /** The same for Postgres, when the app's `DATABASE_URL` goes through a proxy. */
+    directDatabaseUrl?: string;
   } = {},
 ): Promise<BlogTestApp> {
   const name = uniqueName('blog');
@@ -61,7 +63,10 @@ export async function startBlogTestApp(
     options.directRedisUrl ?? config.REDIS_URL,
     options.directRedisUrl === undefined && config.REDIS_CLUSTER_NODES !== undefined,
   );
-  const db = new Client({ connectionString: config.DATABASE_URL, options: `-c search_path=${schema}` });
+  const db = new Client({
+    connectionString: options.directDatabaseUrl ?? config.DATABASE_URL,
+    options: `-c search_path=${schema}`,
+  });
   await db.connect();
   return {
     app,

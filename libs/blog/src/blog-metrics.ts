@@ -11,18 +11,19 @@ interface BlogSnapshot {
 const LIST_METRICS: DerivedMetric<BlogSnapshot['list']>[] = [
   {
     name: 'blog_list_chunks_total',
-    help: 'List chunks served: hit (read from Redis), kept (the segment kept in PostgreSQL) or built (from its rows)',
+    help: 'List chunks served: hit (read from Redis), kept (the segment kept in PostgreSQL), built (from its rows) or stale (a grace copy, Postgres failing)',
     type: 'counter',
     labelNames: ['result'],
     samples: (list) => [
       ...(sample(list.chunksFromCache, { result: 'hit' }) ?? []),
       ...(sample(list.chunksKept, { result: 'kept' }) ?? []),
       ...(sample(list.chunksBuilt, { result: 'built' }) ?? []),
+      ...(sample(list.chunksStale, { result: 'stale' }) ?? []),
     ],
   },
   {
     name: 'blog_list_requests_total',
-    help: 'Full-list reads by outcome: hit, miss, partial (some chunks built), bypass (Redis away)',
+    help: 'Full-list reads by outcome: hit, miss, partial (some chunks built), bypass (Redis away), stale (grace copies, Postgres failing)',
     type: 'counter',
     labelNames: ['outcome'],
     samples: (list) =>

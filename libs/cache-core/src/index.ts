@@ -38,6 +38,7 @@ export { type Dependency, GenerationCache } from './redis/generation-cache';
 export { CacheKeys, type ListKeys } from './redis/cache-keys';
 export { NearCache } from './near/near-cache';
 export { SingleFlight } from './single-flight';
+export { FailingLoads } from './failing-loads';
 
 // The invalidation outbox.
 export { type CommittedChange, InvalidationTarget } from './outbox/committed-change';

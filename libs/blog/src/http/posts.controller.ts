@@ -32,7 +32,7 @@ import Negotiator from 'negotiator';
 import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { FullList } from '../list/full-list.reader';
+import type { FullList, ListOutcome } from '../list/full-list.reader';
 import { CreatePostDto, ListPostsQuery, PostDto, toPostDto, UpdatePostDto } from '../post/post.dto';
 import type { PostRecord } from '../post/post.record';
 import { PostsService } from '../posts.service';
@@ -56,10 +56,13 @@ export class PostsController {
   @ApiOkResponse({
     type: [PostDto],
     headers: {
-      'X-Cache': responseHeader('HIT, MISS, PARTIAL (some list chunks rebuilt) or BYPASS (Redis away)'),
-      'Cache-Status': responseHeader(
-        'RFC 9211: `blog-list; hit`, `blog-list; fwd=miss; stored`, `blog-list; fwd=partial; stored` (some chunks rebuilt) or `blog-list; fwd=bypass`',
+      'X-Cache': responseHeader(
+        'HIT, MISS, PARTIAL (some list chunks rebuilt), BYPASS (Redis away) or STALE (Postgres failed: grace copies)',
       ),
+      'Cache-Status': responseHeader(
+        'RFC 9211: `blog-list; hit`, `blog-list; fwd=miss; stored`, `blog-list; fwd=partial; stored` (some chunks rebuilt), `blog-list; fwd=bypass` or `blog-list; hit; fwd=stale; detail=stale-if-error`',
+      ),
+      Age: responseHeader('Stale answers only: seconds since the grace copy was stored', false),
       'X-Cache-Chunks': responseHeader('Full list only: chunks found in Redis / chunks in the list', false),
       Link: responseHeader('Pages only: `</posts?limit=N&after=ID>; rel="next"`, absent on the last page', false),
     },
@@ -78,6 +81,7 @@ export class PostsController {
         'Content-Type': JSON_TYPE,
         'X-Cache': page.outcome,
         'Cache-Status': listCacheStatus(page.outcome),
+        ...(page.ageSeconds === undefined ? {} : { Age: String(page.ageSeconds) }),
         ...(page.next === null ? {} : { Link: `</posts?limit=${limit}&after=${page.next}>; rel="next"` }),
       });
       raw.end(page.body);
@@ -95,6 +99,7 @@ export class PostsController {
       Vary: 'Accept-Encoding',
       'X-Cache': full.outcome,
       'Cache-Status': listCacheStatus(full.outcome),
+      ...(full.ageSeconds === undefined ? {} : { Age: String(full.ageSeconds) }),
       'X-Cache-Chunks': `${full.cachedChunks}/${full.chunks}`,
       ...(gzipped ? { 'Content-Encoding': 'gzip' } : {}),
     });
@@ -170,8 +175,10 @@ function sent(response: HeaderWriter, post: PostRecord): PostDto {
 }
 
 /** The RFC 9211 `Cache-Status` of a list answer (the full list or a page), the cache named `blog-list`. */
-function listCacheStatus(outcome: 'HIT' | 'MISS' | 'PARTIAL' | 'BYPASS'): string {
+function listCacheStatus(outcome: ListOutcome): string {
   switch (outcome) {
+    case 'STALE':
+      return 'blog-list; hit; fwd=stale; detail=stale-if-error';
     case 'HIT':
       return 'blog-list; hit';
     case 'MISS':

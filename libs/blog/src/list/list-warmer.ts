@@ -21,7 +21,7 @@ export class ListWarmer implements BeforeApplicationShutdown {
   async warm(): Promise<{ chunks: number; built: number; kept: number; ms: number }> {
     const startedAt = Date.now();
     if (!(await this.chunks.usable())) throw new CacheUnavailableError('Cache unavailable: the list cannot be warmed');
-    const chunks = this.chunks.chunksUpTo(await this.chunks.maxId(true));
+    const chunks = this.chunks.chunksUpTo((await this.chunks.maxId(true)).maxId);
     const before = this.chunks.snapshot();
     let next = 0;
     const worker = async (): Promise<void> => {

@@ -32,24 +32,30 @@ export class GenerationCache {
     return this.redis.reader.getBuffer(key);
   }
 
+  /** The value at `key` with its remaining TTL in ms (-2: no value, -1: no TTL), in one round trip. */
+  async withTtl(key: string): Promise<{ value: Buffer | null; ttlMs: number }> {
+    const [ttlMs, value] = await this.redis.reader.entryWithTtlBuffer(key);
+    return { value, ttlMs };
+  }
+
+  /** The remaining TTL of each of `keys` in ms (-2: absent, -1: no TTL), in one pipelined round trip. */
+  async remaining(keys: string[]): Promise<number[]> {
+    const pipeline = this.redis.reader.pipeline();
+    for (const key of keys) pipeline.pttl(key);
+    const results = (await pipeline.exec()) ?? [];
+    return keys.map((_, index) => {
+      const [error, ttlMs] = results[index] ?? [new Error('no reply'), -2];
+      if (error) throw error;
+      return ttlMs as number;
+    });
+  }
+
   mget(keys: string[]): Promise<(string | null)[]> {
     return this.redis.reader.mget(...keys);
   }
 
   async exists(key: string): Promise<boolean> {
     return (await this.redis.reader.exists(key)) === 1;
-  }
-
-  /** Which of `keys` are absent, in one pipelined round trip. */
-  async absent(keys: string[]): Promise<boolean[]> {
-    const pipeline = this.redis.reader.pipeline();
-    for (const key of keys) pipeline.exists(key);
-    const results = (await pipeline.exec()) ?? [];
-    return keys.map((_, index) => {
-      const [error, exists] = results[index] ?? [new Error('no reply'), 0];
-      if (error) throw error;
-      return exists === 0;
-    });
   }
 
   /** The current tokens of `generationKeys` (creating missing ones), or null when Redis is away. */

@@ -43,6 +43,7 @@ export interface ScriptCommands {
     ttlMs: number,
   ): Promise<[found: 'hit' | 'lease' | 'held', entry: string | null, floor?: string | null, deleted?: number]>;
   entryWithTtl(entry: string): Promise<[number, string | null]>;
+  entryWithTtlBuffer(entry: string): Promise<[number, Buffer | null]>;
   lookupWithGrace(
     entry: string,
     lease: string,
