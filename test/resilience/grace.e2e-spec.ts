@@ -4,6 +4,7 @@ import { CACHE_ASIDE } from '../../apps/cache-aside/src/app.module';
 import { READ_THROUGH } from '../../apps/read-through/src/app.module';
 import { REFRESH_AHEAD } from '../../apps/refresh-ahead/src/app.module';
 import { WRITE_THROUGH } from '../../apps/write-through/src/app.module';
+import { Client } from 'pg';
 import { ListChunks } from '../../libs/blog/src/list/list-chunks';
 import { POSTS_AS_JSON, startBlogTestApp } from '../support/blog-app';
 import type { TcpProxy } from '../support/tcp-proxy';
@@ -120,6 +121,40 @@ describe.each(CASES)('%s (%s) while Postgres fails or is slow', (_pattern, adapt
     expect(response.headers['retry-after']).toBeDefined();
     expect(elapsed).toBeGreaterThanOrEqual(HARD_MS - 50);
     expect(elapsed).toBeLessThan(HARD_MS + 2000);
+  });
+
+  it('cancels the statement of a load it gave up on, rather than leave it running in Postgres', async () => {
+    const created = await t.http().post('/users').send(newUser()).expect(201);
+    const id = created.body.id as number;
+    await t.redis.del(entryKey(t, id));
+    // Postgres slow the way a lock makes it: the load's SELECT waits behind this transaction.
+    const locker = new Client({ connectionString: DIRECT_DATABASE_URL, options: `-c search_path=${t.schema}` });
+    const probe = new Client({ connectionString: DIRECT_DATABASE_URL });
+    await Promise.all([locker.connect(), probe.connect()]);
+    try {
+      await locker.query('BEGIN');
+      await locker.query('LOCK TABLE users IN ACCESS EXCLUSIVE MODE');
+      const holder = (await locker.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+      const blocked = async (): Promise<number> =>
+        (
+          await probe.query<{ n: number }>(
+            'SELECT count(*)::int AS n FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))',
+            [holder],
+          )
+        ).rows[0]!.n;
+      const answered = t
+        .http()
+        .get(`/users/${id}`)
+        .then((response) => response);
+      await waitFor(async () => (await blocked()) >= 1);
+      const response = await answered;
+      expect(response.status).toBe(503);
+      // Without the cancel the statement would wait on until statement_timeout (DATABASE_TIMEOUT_MS, 5 s).
+      await waitFor(async () => (await blocked()) === 0, 2000);
+    } finally {
+      await locker.query('ROLLBACK').catch(() => undefined);
+      await Promise.all([locker.end(), probe.end()]);
+    }
   });
 
   it('never answers a value older than an acknowledged write', async () => {

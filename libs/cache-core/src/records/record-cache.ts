@@ -89,9 +89,23 @@ export class RecordCache {
   }
 
   /** See {@link ReplicaLoads.load}: a load after a miss, from a replica when `floor` says what it must meet. */
-  load<T extends CacheableRecord>(floor: Floor | undefined, find: (from?: ReadSource) => Promise<T | null>) {
+  load<T extends CacheableRecord>(
+    floor: Floor | undefined,
+    find: (from?: ReadSource) => Promise<T | null>,
+    signal?: AbortSignal,
+  ): Promise<T | null> {
     // Write-behind's Postgres trails its cache: what a miss there loads is read where the flushes land.
-    return this.topology.cacheLeadsDatabase ? find() : this.replicaLoads.load(floor, find);
+    return this.topology.cacheLeadsDatabase
+      ? this.replicaLoads.fromPrimary(find, signal)
+      : this.replicaLoads.load(floor, find, signal);
+  }
+
+  /** A load that does not use Redis: from the primary, cancelled in Postgres when `signal` aborts. */
+  loadFromPrimary<T extends CacheableRecord>(
+    find: (from?: ReadSource) => Promise<T | null>,
+    signal?: AbortSignal,
+  ): Promise<T | null> {
+    return this.replicaLoads.fromPrimary(find, signal);
   }
 
   /** See {@link LeaseGuardedReads.acquireLease}. */

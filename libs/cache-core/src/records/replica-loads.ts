@@ -1,4 +1,4 @@
-import { DatabaseReplicas, DatabaseUnavailableError, type ReadSource } from '@app/common';
+import { cancelledBy, DatabaseReplicas, DatabaseUnavailableError, type ReadSource } from '@app/common';
 import { Injectable } from '@nestjs/common';
 import type { CacheableRecord } from '../cache-strategy';
 import type { ReplicaLoadsSnapshot } from '../stats/cache-metrics';
@@ -19,15 +19,19 @@ export class ReplicaLoads {
 
   constructor(private readonly replicas: DatabaseReplicas) {}
 
-  /** `find` from a replica (`from` given) if one is in use and `floor` is known and met, else from the primary. */
+  /**
+   * `find` from a replica (`from` given) if one is in use and `floor` is known and met, else from the primary. With
+   * `signal`, the statement is cancelled in Postgres when it aborts (the reader gave up waiting).
+   */
   async load<T extends CacheableRecord>(
     floor: Floor | undefined,
     find: (from?: ReadSource) => Promise<T | null>,
+    signal?: AbortSignal,
   ): Promise<T | null> {
     const replica = floor === undefined ? undefined : this.replicas.pick();
     if (replica !== undefined) {
       try {
-        const row = await find(replica);
+        const row = await find(signal === undefined ? replica : cancelledBy(replica, signal));
         if (newEnough(row, floor!)) {
           this.counters.fromReplica += 1;
           return row;
@@ -39,7 +43,12 @@ export class ReplicaLoads {
       }
     }
     this.counters.fromPrimary += 1;
-    return find();
+    return this.fromPrimary(find, signal);
+  }
+
+  /** `find` on the primary; with `signal`, cancelled in Postgres when it aborts. */
+  fromPrimary<T>(find: (from?: ReadSource) => Promise<T | null>, signal?: AbortSignal): Promise<T | null> {
+    return signal === undefined ? find() : find(cancelledBy(this.replicas.primary, signal));
   }
 
   snapshot(): ReplicaLoadsSnapshot {

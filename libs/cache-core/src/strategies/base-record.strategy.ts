@@ -130,7 +130,7 @@ export abstract class BaseRecordStrategy<T extends CacheableRecord, C, U> extend
     const { lease, stale, floor } = cached;
     if (stale !== undefined && lease === null) return staleRead(stale, 'soft-timeout');
     // From a read replica when one is in use, refused there if older than the floor the lease step brought.
-    const loading = this.boundedLoad(() => this.cache.load(floor, load)).then(
+    const loading = this.boundedLoad((signal) => this.cache.load(floor, load, signal)).then(
       async (row): Promise<StrategyRead<T>> => {
         const ttlMs = ttlFor(row);
         const current = await this.cache.endMiss(id, lease, ttlMs === undefined ? undefined : row, ttlMs);
@@ -165,9 +165,10 @@ export abstract class BaseRecordStrategy<T extends CacheableRecord, C, U> extend
    * are failing, a read with a copy answers it at once, and at most one load at a time tries Postgres again.
    */
   private async bypass(
-    load: () => Promise<T | null>,
+    find: (from?: ReadSource) => Promise<T | null>,
     copy?: () => Promise<StaleCopy<T> | undefined>,
   ): Promise<StrategyRead<T>> {
+    const load = (signal: AbortSignal): Promise<T | null> => this.cache.loadFromPrimary(find, signal);
     if (copy !== undefined && this.failingLoads.failing) {
       const stale = await copy();
       if (stale !== undefined) {
@@ -184,14 +185,19 @@ export abstract class BaseRecordStrategy<T extends CacheableRecord, C, U> extend
     }
   }
 
-  /** A load from Postgres, timed, that the read stops waiting for after `CACHE_LOAD_TIMEOUT_MS` (a 503). */
-  private boundedLoad(load: () => Promise<T | null>): Promise<T | null> {
+  /**
+   * A load from Postgres, timed, that the read stops waiting for after `CACHE_LOAD_TIMEOUT_MS` (a 503): then its
+   * statement is cancelled in Postgres (the signal `load` gets aborts), not left to run to `statement_timeout`.
+   */
+  private boundedLoad(load: (signal: AbortSignal) => Promise<T | null>): Promise<T | null> {
     const { hardMs } = this.cache.loadTimeouts;
-    const loading = this.stats.timeLoad(load);
+    const abandoned = new AbortController();
+    const loading = this.stats.timeLoad(() => load(abandoned.signal));
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         loading.catch(() => undefined);
+        abandoned.abort(new DatabaseUnavailableError(`PostgreSQL did not answer within ${hardMs} ms`));
         reject(new DatabaseUnavailableError(`PostgreSQL did not answer within ${hardMs} ms, try again later`));
       }, hardMs);
     });

@@ -190,7 +190,7 @@ export class AppConfig {
 
   /**
    * How long a read waits for Postgres after a miss at most, in ms: then it answers the grace copy if there is
-   * one, else 503 with `Retry-After`. The statement itself ends at `DATABASE_TIMEOUT_MS`.
+   * one, else 503 with `Retry-After`, and cancels the statement in Postgres (`pg_cancel_backend`).
    */
   @IsInt()
   @Min(1)

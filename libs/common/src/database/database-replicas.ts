@@ -1,13 +1,28 @@
 import { Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { Pool } from 'pg';
 import { DataSource } from 'typeorm';
+import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import { AppIdentity, DatabaseConfig } from '../config/config-slices';
+import { cancellableQuery } from './cancellable-query';
 import { isDatabaseUnavailable, translateDatabaseErrors } from './database-errors';
 
 /** Somewhere a read can run: the primary's pool or a replica's. */
 export interface ReadSource {
   readonly name: 'primary' | 'replica';
-  query<R>(sql: string, parameters: unknown[]): Promise<R[]>;
+  /** A read; when `signal` aborts before it answers, the statement is cancelled in Postgres and the call rejects. */
+  query<R>(sql: string, parameters: unknown[], signal?: AbortSignal): Promise<R[]>;
+}
+
+/** `source` with every query cancelled when `signal` aborts. */
+export function cancelledBy(source: ReadSource, signal: AbortSignal): ReadSource {
+  return { name: source.name, query: (sql, parameters) => source.query(sql, parameters, signal) };
+}
+
+/** A read on `pool`, cancellable. */
+async function poolQuery<R>(pool: Pool, sql: string, parameters: unknown[], signal?: AbortSignal): Promise<R[]> {
+  return signal === undefined
+    ? ((await pool.query(sql, parameters)).rows as R[])
+    : cancellableQuery<R>(pool, sql, parameters, signal);
 }
 
 /** How often each replica's replay position is compared with the primary's. */
@@ -51,9 +66,9 @@ class Replica implements ReadSource {
     return url.toString();
   }
 
-  async query<R>(sql: string, parameters: unknown[]): Promise<R[]> {
+  async query<R>(sql: string, parameters: unknown[], signal?: AbortSignal): Promise<R[]> {
     try {
-      return await translateDatabaseErrors(async () => (await this.pool.query(sql, parameters)).rows as R[]);
+      return await translateDatabaseErrors(() => poolQuery<R>(this.pool, sql, parameters, signal));
     } catch (error) {
       if (isDatabaseUnavailable(error)) this.down(error);
       throw error;
@@ -128,8 +143,12 @@ export class DatabaseReplicas implements OnModuleInit, OnApplicationShutdown {
     );
     this.primary = {
       name: 'primary',
-      query: <R>(sql: string, parameters: unknown[]) =>
-        translateDatabaseErrors(async () => (await dataSource.query<R[]>(sql, parameters)) ?? []),
+      query: <R>(sql: string, parameters: unknown[], signal?: AbortSignal) =>
+        translateDatabaseErrors(async () =>
+          signal === undefined
+            ? ((await dataSource.query<R[]>(sql, parameters)) ?? [])
+            : poolQuery<R>((dataSource.driver as PostgresDriver).master as Pool, sql, parameters, signal),
+        ),
     };
   }
 

@@ -190,8 +190,8 @@ export class WriteBehindStrategy<T extends CacheableRecord, C, U>
       await this.cache.endMiss(id, cached.lease);
       return { value: null, outcome: 'HIT' };
     }
-    return this.afterMiss(id, cached, async () => {
-      const row = await this.store.findById(id);
+    return this.afterMiss(id, cached, async (from) => {
+      const row = await this.store.findById(id, from);
       this.stats.countDbRead();
       return row;
     });
