@@ -101,7 +101,6 @@ export class ReplicaPair {
           'max_replication_slots = 4',
           'hot_standby = on',
           'fsync = off',
-          'synchronous_commit = off',
           'full_page_writes = off',
           'max_connections = 200',
           '',

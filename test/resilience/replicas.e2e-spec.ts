@@ -1,11 +1,13 @@
-import { CacheKeys } from '@app/cache-core';
+import { CacheKeys, CacheStrategy } from '@app/cache-core';
 import type { PatternAppDefinition } from '@app/shell';
 import type { Client } from 'pg';
 import { CACHE_ASIDE } from '../../apps/cache-aside/src/app.module';
 import { READ_THROUGH } from '../../apps/read-through/src/app.module';
 import { REFRESH_AHEAD } from '../../apps/refresh-ahead/src/app.module';
 import { WRITE_THROUGH } from '../../apps/write-through/src/app.module';
-import { startBlogTestApp } from '../support/blog-app';
+import { inflateSegment } from '../../libs/blog/src/list/gzip-segments';
+import { ListChunks } from '../../libs/blog/src/list/list-chunks';
+import { POSTS_AS_JSON, startBlogTestApp } from '../support/blog-app';
 import { type ReplicaPair, replicaClient, startReplicaPair } from '../support/postgres-replica';
 import { entryKey, newUser, startTestApp, type TestApp, uniqueName } from '../support/test-app';
 import { waitFor } from '../support/wait-for';
@@ -225,6 +227,73 @@ describe('cache-aside when its read replica stops', () => {
   }, 120_000);
 });
 
+describe("refresh-ahead's refreshes with a read replica", () => {
+  it("refresh from the replica, and after a write with replay paused, from the primary: never the replica's old row", async () => {
+    const schema = uniqueName('refresh_ahead_replica');
+    const t = await startTestApp(REFRESH_AHEAD, {
+      env: {
+        DATABASE_URL: pair.url(DATABASE),
+        DATABASE_REPLICA_URLS: pair.url(DATABASE, 'replica'),
+        DATABASE_REPLICA_MAX_LAG_MS: '50000',
+        DATABASE_SCHEMA: schema,
+        REDIS_KEY_PREFIX: `${schema}:`,
+        REFRESH_INTERVAL_MS: '0',
+        HOT_MIN_SCORE: '3',
+        CACHE_TTL_SECONDS: '2',
+        CACHE_GRACE_SECONDS: '0',
+        REFRESH_THRESHOLD: '0.99',
+      },
+      direct: { databaseUrl: pair.url(DATABASE) },
+    });
+    const replica = await replicaClient(pair, DATABASE);
+    try {
+      const counters = async (): Promise<ReplicaCounters> => (await t.stats()).replicas as ReplicaCounters;
+      const strategy: unknown = t.app.get(CacheStrategy);
+      const sweep = (): Promise<{ refreshed: number }> =>
+        (strategy as { sweep(): Promise<{ refreshed: number }> }).sweep();
+      const onReplica = async (id: number): Promise<number | null> => {
+        const sql = `SELECT version FROM "${schema}".users WHERE id = $1`;
+        return (await replica.query<{ version: number }>(sql, [id])).rows[0]?.version ?? null;
+      };
+      const cachedVersion = async (id: number): Promise<number | undefined> => {
+        const raw = await t.redis.get(entryKey(t, id));
+        return raw === null ? undefined : (JSON.parse(raw) as User).version;
+      };
+      await waitFor(async () => (await counters()).replicas[0]?.used === true, 20_000);
+      const user = userOf(await t.http().post('/users').send(newUser()).expect(201));
+      // (The replica may not have the schema yet: its query then fails.)
+      await waitFor(async () => (await onReplica(user.id).catch(() => null)) === user.version, 20_000);
+      // Hot (read past HOT_MIN_SCORE), and soon due (within 99 % of its 2 s TTL, or expired).
+      for (let i = 0; i < 4; i += 1) await t.http().get(`/users/${user.id}`).expect(200);
+      await waitFor(async () => (await t.redis.pttl(entryKey(t, user.id))) < 1980);
+      let before = await counters();
+      expect(await sweep()).toMatchObject({ refreshed: 1 });
+      let after = await counters();
+      expect(after.fromReplica).toBe(before.fromReplica + 1);
+      expect(await cachedVersion(user.id)).toBe(user.version);
+
+      await replica.query('SELECT pg_wal_replay_pause()');
+      await waitFor(
+        async () => (await replica.query("SELECT pg_get_wal_replay_pause_state() = 'paused' AS p")).rows[0].p,
+      );
+      const updated = userOf(await t.http().patch(`/users/${user.id}`).send({ name: 'Refreshed' }).expect(200));
+      expect(await onReplica(user.id)).toBe(user.version);
+      before = await counters();
+      expect(await sweep()).toMatchObject({ refreshed: 1 });
+      after = await counters();
+      expect(after.refusedReplicaRows).toBe(before.refusedReplicaRows + 1);
+      expect(after.fromPrimary).toBe(before.fromPrimary + 1);
+      expect(await cachedVersion(user.id)).toBe(updated.version);
+      const read = await t.http().get(`/users/${user.id}`).expect(200);
+      expect(read.body.name).toBe('Refreshed');
+    } finally {
+      await replica.query('SELECT pg_wal_replay_resume()').catch(() => undefined);
+      await replica.end();
+      await t.close();
+    }
+  }, 120_000);
+});
+
 describe('the blog with a read replica', () => {
   it("reads a post from the replica, and a post written with replay paused new, never the replica's old row", async () => {
     const blog = await startBlogTestApp({
@@ -269,6 +338,65 @@ describe('the blog with a read replica', () => {
       expect(read.body).toMatchObject({ id: 5, title: 'Written on the primary' });
       expect((await counters()).refusedReplicaRows).toBe(mid.refusedReplicaRows + 1);
       expect(JSON.parse((await blog.redis.get(entry))!)).toMatchObject({ title: 'Written on the primary' });
+    } finally {
+      await replica.query('SELECT pg_wal_replay_resume()');
+      await replica.end();
+      await blog.close();
+    }
+  }, 120_000);
+
+  it('builds list chunks and pages on the replica, and after writes with replay paused, never from its old rows', async () => {
+    const blog = await startBlogTestApp({
+      env: {
+        DATABASE_URL: pair.url(DATABASE),
+        DATABASE_REPLICA_URLS: pair.url(DATABASE, 'replica'),
+        DATABASE_REPLICA_MAX_LAG_MS: '50000',
+      },
+    });
+    const replica = await replicaClient(pair, DATABASE);
+    try {
+      type ListCounters = { listReadsFromReplica: number; listReadsFromPrimary: number; listReplicaRefused: number };
+      const list = async (): Promise<ListCounters> =>
+        (await blog.http().get('/stats').expect(200)).body.list as ListCounters;
+      const replicaMaxId = async (): Promise<number> =>
+        (await replica.query<{ max: number }>(`SELECT coalesce(max(id), 0) AS max FROM "${blog.schema}".posts`))
+          .rows[0]!.max;
+      const { keys } = blog.app.get(ListChunks);
+      const primaryMaxId = (await blog.db.query<{ max: number }>('SELECT max(id) AS max FROM posts')).rows[0]!.max;
+      await waitFor(async () => (await replicaMaxId().catch(() => 0)) === primaryMaxId, 30_000);
+
+      let before = await list();
+      const cold = await blog.http().get('/posts').expect(200);
+      expect(cold.headers['x-cache']).toBe('MISS');
+      expect(cold.body).toEqual((await blog.db.query(POSTS_AS_JSON)).rows);
+      await blog.http().get('/posts?limit=10&after=600').expect(200);
+      let after = await list();
+      // The list's end, its 5 chunks and the page: from the replica, caught up.
+      expect(after.listReadsFromReplica - before.listReadsFromReplica).toBe(7);
+
+      await replica.query('SELECT pg_wal_replay_pause()');
+      await waitFor(
+        async () =>
+          (await replica.query("SELECT pg_get_wal_replay_pause_state() = 'paused' AS p")).rows[0].p as boolean,
+      );
+      await blog.http().put('/posts/601').send({ title: 'Written on the primary' }).expect(200);
+      const created = await blog.http().post('/posts').send({ title: 'New', content: 'x', author: 'a' }).expect(201);
+      expect(await replicaMaxId()).toBe(primaryMaxId);
+      before = await list();
+      const read = await blog.http().get('/posts').expect(200);
+      expect(read.headers['x-cache']).toBe('PARTIAL');
+      expect(read.body).toEqual((await blog.db.query(POSTS_AS_JSON)).rows);
+      const posts = read.body as { id: number; title: string }[];
+      expect(posts.find((post) => post.id === 601)?.title).toBe('Written on the primary');
+      expect(posts.at(-1)?.id).toBe(created.body.id);
+      const page = await blog.http().get('/posts?limit=10&after=600').expect(200);
+      expect(page.body[0]).toMatchObject({ id: 601, title: 'Written on the primary' });
+      after = await list();
+      expect(after.listReplicaRefused).toBeGreaterThan(before.listReplicaRefused);
+      expect(after.listReadsFromReplica).toBe(before.listReadsFromReplica);
+      const segment = await inflateSegment((await blog.redis.getBuffer(keys.chunk(1)))!);
+      const chunk = JSON.parse(`[${segment.toString()}]`) as { id: number; title: string }[];
+      expect(chunk.find((post) => post.id === 601)).toMatchObject({ title: 'Written on the primary' });
     } finally {
       await replica.query('SELECT pg_wal_replay_resume()');
       await replica.end();

@@ -30,6 +30,22 @@ const LIST_METRICS: DerivedMetric<BlogSnapshot['list']>[] = [
       Object.entries(list.fullLists).map(([outcome, count]) => [{ outcome: outcome.toLowerCase() }, count]),
   },
   {
+    name: 'blog_list_reads_total',
+    help: 'List reads that fill Redis (chunk builds, pages, the end) by where they ran: replica or primary',
+    type: 'counter',
+    labelNames: ['source'],
+    samples: (list) => [
+      [{ source: 'replica' }, list.listReadsFromReplica],
+      [{ source: 'primary' }, list.listReadsFromPrimary],
+    ],
+  },
+  {
+    name: 'blog_list_replica_refused_total',
+    help: 'List reads not sent to a replica because it had not replayed what the primary had written',
+    type: 'counter',
+    samples: (list) => sample(list.listReplicaRefused),
+  },
+  {
     name: 'blog_list_bytes_sent_total',
     help: 'Full-list body bytes sent (compressed when the client took gzip)',
     type: 'counter',

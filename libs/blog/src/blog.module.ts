@@ -10,6 +10,7 @@ import { FullListReader } from './list/full-list.reader';
 import { ListChunks } from './list/list-chunks';
 import { PostInvalidations } from './list/post-invalidations';
 import { ListWarmer } from './list/list-warmer';
+import { ListReads } from './list/list-reads';
 import { PageCache } from './list/page-cache';
 import { POST_MIGRATIONS } from './migrations';
 import { PostEntity } from './post/post.entity';
@@ -31,6 +32,7 @@ export const POST_TABLES: DatabaseTables = { entities: [PostEntity], migrations:
     GenerationCache,
     PostsService,
     ListChunks,
+    ListReads,
     FullListReader,
     PageCache,
     ListWarmer,

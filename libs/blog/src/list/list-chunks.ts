@@ -13,6 +13,7 @@ import { Injectable } from '@nestjs/common';
 import { PostStore } from '../post/post.store';
 import { BuildSlots } from './build-slots';
 import { compressSegment } from './gzip-segments';
+import { ListReads } from './list-reads';
 
 /** The chunk number that stands for the list's end (its highest id) in owed invalidations. */
 const END = -1;
@@ -75,6 +76,7 @@ export class ListChunks {
     config: BlogConfig,
     cacheConfig: CacheConfig,
     private readonly gate: ReadGate,
+    private readonly reads: ListReads,
   ) {
     this.chunkSize = config.chunkSize;
     this.ttlMs = config.listTtlSeconds * 1000;
@@ -129,7 +131,7 @@ export class ListChunks {
     const tokens = await this.cache.tokens([this.keys.endGeneration]);
     let maxId: number;
     try {
-      maxId = await this.store.maxId();
+      maxId = await this.store.maxId(tokens === null ? undefined : await this.reads.source());
     } catch (error) {
       // The copy read a moment ago is current unless a write moved the end since (then it is gone).
       if (!(error instanceof DatabaseUnavailableError) || known?.value == null || this.owed.owes(END)) throw error;
@@ -263,8 +265,8 @@ export class ListChunks {
     chunksStale: number;
     chunkInvalidations: number;
     owedInvalidations: number;
-  } {
-    return { chunkSize: this.chunkSize, ...this.counters, owedInvalidations: this.owed.size };
+  } & ReturnType<ListReads['snapshot']> {
+    return { chunkSize: this.chunkSize, ...this.counters, owedInvalidations: this.owed.size, ...this.reads.snapshot() };
   }
 
   /**
@@ -275,13 +277,15 @@ export class ListChunks {
     const generation = this.keys.chunkGeneration(chunk);
     const tokens = store ? await this.cache.tokens([generation]) : null;
     const [from, to] = [chunk * this.chunkSize + 1, (chunk + 1) * this.chunkSize];
+    // A replica only for what fills Redis under the tokens just read (see `ListReads`).
+    const source = tokens === null ? undefined : await this.reads.source();
     let compressed = this.rewritten.delete(chunk)
       ? null
-      : await this.store.keptSegment(this.chunkSize, chunk, from, to);
+      : await this.store.keptSegment(this.chunkSize, chunk, from, to, source);
     if (compressed !== null) this.counters.chunksKept += 1;
     else {
       const snapshot: { fingerprint?: string } = {};
-      compressed = await compressSegment(this.store.rangeJson(from, to, snapshot));
+      compressed = await compressSegment(this.store.rangeJson(from, to, snapshot, source));
       this.counters.chunksBuilt += 1;
       await this.store.keepSegment(this.chunkSize, chunk, snapshot.fingerprint!, compressed);
     }

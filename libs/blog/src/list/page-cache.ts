@@ -1,9 +1,10 @@
 import { type Dependency, GenerationCache } from '@app/cache-core';
-import { DatabaseUnavailableError } from '@app/common';
+import { DatabaseUnavailableError, type ReadSource } from '@app/common';
 import { Injectable } from '@nestjs/common';
 import { toPostDto } from '../post/post.dto';
 import { PostStore } from '../post/post.store';
 import { ListChunks } from './list-chunks';
+import { ListReads } from './list-reads';
 
 /**
  * One page of the keyset-paginated list; `next` is the cursor of the next page, null on the last. `STALE`: Postgres
@@ -32,6 +33,7 @@ export class PageCache {
     private readonly chunks: ListChunks,
     private readonly cache: GenerationCache,
     private readonly store: PostStore,
+    private readonly reads: ListReads,
   ) {}
 
   async page(after: number, limit: number): Promise<ListPage> {
@@ -71,7 +73,8 @@ export class PageCache {
       this.chunks.keys.chunkGeneration(first + offset),
     );
     const tokens = await this.cache.tokens([...candidates, this.chunks.keys.endGeneration]);
-    const page = await this.build(after, limit);
+    // A replica only for what fills Redis under the tokens just read (see `ListReads`).
+    const page = await this.build(after, limit, tokens === null ? undefined : await this.reads.source());
     if (tokens !== null) {
       const spanned = page.lastId === null ? 0 : this.chunks.chunkOf(page.lastId) - first + 1;
       // Sparse ids (many deletes) can make a page reach past the tokens read: such a page is served, not cached.
@@ -110,8 +113,12 @@ export class PageCache {
     };
   }
 
-  private async build(after: number, limit: number): Promise<Omit<ListPage, 'outcome'> & { lastId: number | null }> {
-    const posts = await this.store.page(after, limit);
+  private async build(
+    after: number,
+    limit: number,
+    source?: ReadSource,
+  ): Promise<Omit<ListPage, 'outcome'> & { lastId: number | null }> {
+    const posts = await this.store.page(after, limit, source);
     const lastId = posts.at(-1)?.id ?? null;
     return { body: JSON.stringify(posts.map(toPostDto)), next: posts.length === limit ? lastId : null, lastId };
   }

@@ -67,7 +67,7 @@ export class PostStore extends RecordStore<PostRecord, NewPost, PostChanges> {
 
   async findById(id: number, from?: ReadSource): Promise<PostRecord | null> {
     const sql = `SELECT ${COLUMNS} FROM posts WHERE id = $1`;
-    const rows = from === undefined ? await this.query<PostRecord>(sql, [id]) : await from.query<PostRecord>(sql, [id]);
+    const rows = await this.query<PostRecord>(sql, [id], from);
     return rows[0] ?? null;
   }
 
@@ -107,9 +107,13 @@ export class PostStore extends RecordStore<PostRecord, NewPost, PostChanges> {
     return findStoredOutcome(this.dataSource, claim);
   }
 
-  /** Keyset pagination: up to `limit` posts with an id above `after`, by id. */
-  page(after: number, limit: number): Promise<PostRecord[]> {
-    return this.query<PostRecord>(`SELECT ${COLUMNS} FROM posts WHERE id > $1 ORDER BY id LIMIT $2`, [after, limit]);
+  /** Keyset pagination: up to `limit` posts with an id above `after`, by id; on `from` (a replica) if given. */
+  page(after: number, limit: number, from?: ReadSource): Promise<PostRecord[]> {
+    return this.query<PostRecord>(
+      `SELECT ${COLUMNS} FROM posts WHERE id > $1 ORDER BY id LIMIT $2`,
+      [after, limit],
+      from,
+    );
   }
 
   /**
@@ -118,32 +122,55 @@ export class PostStore extends RecordStore<PostRecord, NewPost, PostChanges> {
    * `snapshot`, the rows' fingerprint (see {@link keptSegment}) is put there once the last row is read: hashed
    * here from each row's id and `xmin`, which the same statement returns, so it is of exactly the rows sent.
    */
-  async *rangeJson(from: number, to: number, snapshot?: { fingerprint?: string }): AsyncGenerator<string> {
+  async *rangeJson(
+    from: number,
+    to: number,
+    snapshot?: { fingerprint?: string },
+    source?: ReadSource,
+  ): AsyncGenerator<string> {
+    if (source !== undefined) {
+      const client = await source.connect();
+      try {
+        yield* this.streamRange(client, from, to, snapshot);
+      } finally {
+        client.release();
+      }
+      return;
+    }
     const runner = this.dataSource.createQueryRunner();
     try {
       const client = (await translateDatabaseErrors(() => runner.connect())) as PoolClient;
-      const rows = client.query(
-        new QueryStream(
-          `SELECT id, xmin::text AS xmin, ${POST_JSON} AS json FROM posts WHERE id BETWEEN $1 AND $2 ORDER BY id`,
-          [from, to],
-          { batchSize: CURSOR_BATCH },
-        ),
-      );
-      const fingerprint = new Fingerprint();
-      try {
-        for await (const row of rows as AsyncIterable<{ id: number; xmin: string; json: string }>) {
-          fingerprint.add(row.id, row.xmin);
-          yield row.json;
-        }
-      } catch (error) {
-        await translateDatabaseErrors(() => Promise.reject(error as Error));
-      } finally {
-        rows.destroy();
-      }
-      if (snapshot !== undefined) snapshot.fingerprint = fingerprint.digest();
+      yield* this.streamRange(client, from, to, snapshot);
     } finally {
       await runner.release();
     }
+  }
+
+  private async *streamRange(
+    client: PoolClient,
+    from: number,
+    to: number,
+    snapshot?: { fingerprint?: string },
+  ): AsyncGenerator<string> {
+    const rows = client.query(
+      new QueryStream(
+        `SELECT id, xmin::text AS xmin, ${POST_JSON} AS json FROM posts WHERE id BETWEEN $1 AND $2 ORDER BY id`,
+        [from, to],
+        { batchSize: CURSOR_BATCH },
+      ),
+    );
+    const fingerprint = new Fingerprint();
+    try {
+      for await (const row of rows as AsyncIterable<{ id: number; xmin: string; json: string }>) {
+        fingerprint.add(row.id, row.xmin);
+        yield row.json;
+      }
+    } catch (error) {
+      await translateDatabaseErrors(() => Promise.reject(error as Error));
+    } finally {
+      rows.destroy();
+    }
+    if (snapshot !== undefined) snapshot.fingerprint = fingerprint.digest();
   }
 
   /**
@@ -152,12 +179,19 @@ export class PostStore extends RecordStore<PostRecord, NewPost, PostChanges> {
    * wrote that row version), so any insert, update or delete in the range since, by the app or anyone else,
    * makes it differ. Checked in the same statement that reads the segment.
    */
-  async keptSegment(chunkSize: number, chunk: number, from: number, to: number): Promise<Buffer | null> {
+  async keptSegment(
+    chunkSize: number,
+    chunk: number,
+    from: number,
+    to: number,
+    source?: ReadSource,
+  ): Promise<Buffer | null> {
     const rows = await this.query<{ segment: Buffer }>(
       `SELECT segment FROM post_list_chunks
        WHERE chunk_size = $1 AND chunk = $2
          AND fingerprint = (SELECT ${FINGERPRINT} FROM posts WHERE id BETWEEN $3 AND $4)`,
       [chunkSize, chunk, from, to],
+      source,
     );
     return rows[0]?.segment ?? null;
   }
@@ -172,12 +206,13 @@ export class PostStore extends RecordStore<PostRecord, NewPost, PostChanges> {
   }
 
   /** The highest id in the table, 0 when it is empty. */
-  async maxId(): Promise<number> {
-    const rows = await this.query<{ max: number }>('SELECT coalesce(max(id), 0) AS max FROM posts', []);
+  async maxId(from?: ReadSource): Promise<number> {
+    const rows = await this.query<{ max: number }>('SELECT coalesce(max(id), 0) AS max FROM posts', [], from);
     return rows[0]!.max;
   }
 
-  private query<R>(sql: string, parameters: unknown[]): Promise<R[]> {
-    return queryRows<R>(this.dataSource, sql, parameters);
+  /** On the primary (through TypeORM), or on `from`. */
+  private query<R>(sql: string, parameters: unknown[], from?: ReadSource): Promise<R[]> {
+    return from === undefined ? queryRows<R>(this.dataSource, sql, parameters) : from.query<R>(sql, parameters);
   }
 }

@@ -117,15 +117,24 @@ export class LeaseGuardedReads {
 
   /**
    * Takes the lease to refill `id` even if a reader holds it (a refresh ahead of expiry): any write before the
-   * fill voids it, and the reader's own fill then fails harmlessly. Null when Redis is away.
+   * fill voids it, and the reader's own fill then fails harmlessly. With the record's floor, as a miss gets it
+   * (`refresh-lease-3.lua`), so the refresh may load from a replica. Null when Redis is away.
    */
-  async acquireLease(id: number): Promise<string | null> {
+  async acquireLease(id: number): Promise<{ lease: string; floor: Floor } | null> {
     if (!this.redis.available) return null;
     const lease = this.newToken();
     return this.redis.attempt(
       async () => {
-        await this.redis.read((redis) => redis.set(this.keys.lease(id), lease, 'PX', this.config.leaseTtlMs));
-        return lease;
+        const [floorVersion, deleted] = await this.redis.read((redis) =>
+          redis.refreshLease(
+            this.keys.lease(id),
+            this.keys.invalidated(id),
+            this.keys.tombstone(id),
+            lease,
+            this.config.leaseTtlMs,
+          ),
+        );
+        return { lease, floor: { version: Number(floorVersion ?? 0) || 0, deleted: deleted === 1 } };
       },
       () => null,
     );

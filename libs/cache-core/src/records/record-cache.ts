@@ -109,7 +109,7 @@ export class RecordCache {
   }
 
   /** See {@link LeaseGuardedReads.acquireLease}. */
-  acquireLease(id: number): Promise<string | null> {
+  acquireLease(id: number): Promise<{ lease: string; floor: Floor } | null> {
     return this.reads.acquireLease(id);
   }
 

@@ -43,6 +43,13 @@ export interface ScriptCommands {
     ttlMs: number,
   ): Promise<[found: 'hit' | 'lease' | 'held', entry: string | null, floor?: string | null, deleted?: number]>;
   entryWithTtl(entry: string): Promise<[number, string | null]>;
+  refreshLease(
+    lease: string,
+    marker: string,
+    tombstone: string,
+    token: string,
+    ttlMs: number,
+  ): Promise<[floor: string | null, deleted: number]>;
   entryWithTtlBuffer(entry: string): Promise<[number, Buffer | null]>;
   lookupWithGrace(
     entry: string,

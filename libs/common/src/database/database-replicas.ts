@@ -1,8 +1,9 @@
 import { Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import { Pool } from 'pg';
+import { Pool, type PoolClient } from 'pg';
 import { DataSource } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import { AppIdentity, DatabaseConfig } from '../config/config-slices';
+import { DatabaseUnavailableError } from '../errors/domain.errors';
 import { cancellableQuery } from './cancellable-query';
 import { isDatabaseUnavailable, translateDatabaseErrors } from './database-errors';
 
@@ -11,11 +12,17 @@ export interface ReadSource {
   readonly name: 'primary' | 'replica';
   /** A read; when `signal` aborts before it answers, the statement is cancelled in Postgres and the call rejects. */
   query<R>(sql: string, parameters: unknown[], signal?: AbortSignal): Promise<R[]>;
+  /** A client of the source's pool, for a cursor; `release()` it when done. */
+  connect(): Promise<PoolClient>;
 }
 
 /** `source` with every query cancelled when `signal` aborts. */
 export function cancelledBy(source: ReadSource, signal: AbortSignal): ReadSource {
-  return { name: source.name, query: (sql, parameters) => source.query(sql, parameters, signal) };
+  return {
+    name: source.name,
+    query: (sql, parameters) => source.query(sql, parameters, signal),
+    connect: () => source.connect(),
+  };
 }
 
 /** A read on `pool`, cancellable. */
@@ -27,6 +34,12 @@ async function poolQuery<R>(pool: Pool, sql: string, parameters: unknown[], sign
 
 /** How often each replica's replay position is compared with the primary's. */
 const CHECK_MS = 250;
+
+/**
+ * How long {@link DatabaseReplicas.replayedNow} waits for a replica to replay the primary's position: a healthy
+ * replica is a few milliseconds behind a busy primary, so most reads still go to it.
+ */
+const REPLAY_WAIT_MS = 50;
 
 /** How a replica is doing, as `/health` and `/stats` show it. */
 export interface ReplicaState {
@@ -69,6 +82,15 @@ class Replica implements ReadSource {
   async query<R>(sql: string, parameters: unknown[], signal?: AbortSignal): Promise<R[]> {
     try {
       return await translateDatabaseErrors(() => poolQuery<R>(this.pool, sql, parameters, signal));
+    } catch (error) {
+      if (isDatabaseUnavailable(error)) this.down(error);
+      throw error;
+    }
+  }
+
+  async connect(): Promise<PoolClient> {
+    try {
+      return await translateDatabaseErrors(() => this.pool.connect());
     } catch (error) {
       if (isDatabaseUnavailable(error)) this.down(error);
       throw error;
@@ -149,6 +171,7 @@ export class DatabaseReplicas implements OnModuleInit, OnApplicationShutdown {
             ? ((await dataSource.query<R[]>(sql, parameters)) ?? [])
             : poolQuery<R>((dataSource.driver as PostgresDriver).master as Pool, sql, parameters, signal),
         ),
+      connect: () => translateDatabaseErrors(() => ((dataSource.driver as PostgresDriver).master as Pool).connect()),
     };
   }
 
@@ -181,6 +204,38 @@ export class DatabaseReplicas implements OnModuleInit, OnApplicationShutdown {
       if (this.usable(replica)) return replica;
     }
     return undefined;
+  }
+
+  /**
+   * A replica (as {@link pick}) that has replayed everything the primary had written when this was called, or
+   * undefined (none in use, or the one picked still behind after `REPLAY_WAIT_MS`). For reads with no row
+   * version to hold against a floor (the blog's list chunks and pages): called after the reader read its
+   * generation tokens, so every write acknowledged before that is in what the replica answers. Costs one trivial
+   * query on the primary (`pg_current_wal_insert_lsn()`: past every acknowledged commit, whatever
+   * `synchronous_commit` says) and one or a few on the replica. With `synchronous_commit = off` WAL reaches a
+   * replica only at the WAL writer's next flush (`wal_writer_delay`, 200 ms), and most of these reads then go
+   * to the primary. Throws when the primary fails.
+   */
+  async replayedNow(): Promise<{ replica: ReadSource | undefined; refused: boolean }> {
+    const replica = this.pick();
+    if (replica === undefined) return { replica: undefined, refused: false };
+    const [primary] = await this.primary.query<{ at: string }>('SELECT pg_current_wal_insert_lsn()::text AS at', []);
+    const deadline = performance.now() + REPLAY_WAIT_MS;
+    try {
+      for (let pauseMs = 1; ; pauseMs = Math.min(pauseMs * 2, 16)) {
+        const [replayed] = await replica.query<{ ok: boolean }>(
+          'SELECT coalesce(pg_last_wal_replay_lsn() >= $1::pg_lsn, false) AS ok',
+          [primary!.at],
+        );
+        if (replayed!.ok) return { replica, refused: false };
+        if (performance.now() + pauseMs > deadline) return { replica: undefined, refused: true };
+        await new Promise((resolve) => setTimeout(resolve, pauseMs));
+      }
+    } catch (error) {
+      // The replica is marked down and skipped until it answers again.
+      if (!(error instanceof DatabaseUnavailableError)) throw error;
+      return { replica: undefined, refused: false };
+    }
   }
 
   states(): ReplicaState[] {

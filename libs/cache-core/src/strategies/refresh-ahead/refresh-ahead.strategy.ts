@@ -199,11 +199,13 @@ export class RefreshAheadStrategy<T extends CacheableRecord, C, U> extends Write
   }
 
   private async reload(id: number): Promise<RefreshOutcome> {
-    const lease = await this.cache.acquireLease(id);
-    if (lease === null) return 'unavailable';
+    const leased = await this.cache.acquireLease(id);
+    if (leased === null) return 'unavailable';
+    const { lease, floor } = leased;
     let row: T | null;
     try {
-      row = await this.load(id);
+      // From a read replica when one is in use, refused there if older than the floor the lease brought.
+      row = await this.cache.load(floor, (from) => this.load(id, from));
     } catch (error) {
       this.refreshFailures += 1;
       // Let the lease go: readers need not wait for a refresh that will not come.
