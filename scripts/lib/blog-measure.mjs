@@ -102,6 +102,11 @@ export async function measureBlog(base, { admin = {} } = {}) {
     }
     const plain = await call('GET', '/posts');
 
+    // The cold path: nothing in Redis and no kept segment (a first start, or writes touched every chunk).
+    expectOk(await call('POST', '/cache/clear?segments=true', { headers: admin }), 'POST /cache/clear?segments=true');
+    const cold = expectOk(await call('GET', '/posts', { headers: GZIP }), 'GET /posts (cold)');
+    const coldStats = JSON.parse((await call('GET', '/stats')).body);
+
     // Writes of each kind, each followed by the full list: only the chunk the write touched is rebuilt.
     const title = `Demo post ${new Date().toISOString()}`;
     const json = { 'Content-Type': 'application/json' };
@@ -146,6 +151,9 @@ export async function measureBlog(base, { admin = {} } = {}) {
       listMissCache: miss.headers['x-cache'],
       listMissBytes: miss.body.length,
       listHitMs: median(listHits),
+      coldListMs: cold.ms,
+      coldListCache: cold.headers['x-cache'],
+      coldChunksBuilt: coldStats.list?.chunksBuilt,
       plainMs: plain.ms,
       plainCache: plain.headers['x-cache'],
       listBytes: plain.body.length,

@@ -44,9 +44,13 @@ export class PostsService {
     return this.warmer.warm();
   }
 
-  /** After `POST /cache/clear`: no list build in flight is joined any more. */
-  listCleared(): void {
+  /**
+   * After `POST /cache/clear`: no list build in flight is joined any more; with `segments`, the segments kept in
+   * Postgres are dropped too, so the next full list is built from the rows.
+   */
+  async listCleared(segments: boolean): Promise<void> {
     this.list.cleared();
+    if (segments) await this.list.dropKeptSegments();
   }
 
   /** The list cache's counters, for `/stats`. */

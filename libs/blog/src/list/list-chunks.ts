@@ -257,6 +257,11 @@ export class ListChunks {
     this.builds.forgetAll();
   }
 
+  /** Drops the segments kept in Postgres for this chunk size. */
+  dropKeptSegments(): Promise<void> {
+    return this.store.dropKeptSegments(this.chunkSize);
+  }
+
   snapshot(): {
     chunkSize: number;
     chunksFromCache: number;

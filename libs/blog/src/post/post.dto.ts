@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional, PartialType } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import {
+  IsIn,
   IsInt,
   IsOptional,
   IsString,
@@ -117,4 +118,16 @@ export function toPostDto(record: PostRecord): PostDto {
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
   };
+}
+
+/** Query of `POST /cache/clear`. */
+export class ClearCacheQuery {
+  @ApiPropertyOptional({
+    enum: ['true', 'false'],
+    description:
+      'true: also drop the list segments kept in Postgres, so the next full list is built from the rows (the cold path)',
+  })
+  @IsOptional()
+  @IsIn(['true', 'false'])
+  segments?: 'true' | 'false';
 }

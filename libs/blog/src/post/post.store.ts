@@ -205,6 +205,11 @@ export class PostStore extends RecordStore<PostRecord, NewPost, PostChanges> {
     );
   }
 
+  /** Drops every segment kept for chunks of `chunkSize` posts: the next builds read the rows. */
+  async dropKeptSegments(chunkSize: number): Promise<void> {
+    await this.query('DELETE FROM post_list_chunks WHERE chunk_size = $1', [chunkSize]);
+  }
+
   /** The highest id in the table, 0 when it is empty. */
   async maxId(from?: ReadSource): Promise<number> {
     const rows = await this.query<{ max: number }>('SELECT coalesce(max(id), 0) AS max FROM posts', [], from);
