@@ -8,9 +8,10 @@
 // were answered (the app's /stats), the replica rows refused as older than a write, each server's transactions
 // (`pg_stat_database.xact_commit` of the database, before and after), and reads that answered a version older
 // than a write acknowledged before they started (must be 0).
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { freePort } from '../scripts/lib/free-port.mjs';
@@ -30,6 +31,7 @@ const { values: args } = parseArgs({
   },
 });
 const DATABASE = 'caching_patterns';
+const RESULTS = join(dirname(fileURLToPath(import.meta.url)), 'results');
 const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
 
 async function commits(url) {
@@ -142,15 +144,19 @@ try {
   const { fromReplica, fromPrimary, refusedReplicaRows } = stats.replicas;
   const loads = fromReplica + fromPrimary;
   const latencies = reads.map((read) => read.ended - read.started);
-  console.log(
-    [
-      `bench:replica: ${args.app}, 1 instance, ${args.clients} clients, ${seconds} s, 95 % reads over ${ids.length} users (uniform), TTL 1 s${args.lag ? ', replica replay paused for the middle third' : ''}`,
-      '',
-      '| reads | writes acknowledged | loads after a miss | from the replica | from the primary | replica rows refused | primary commits | replica commits | read p50 / p99 ms | older than an acknowledged write |',
-      '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-      `| ${reads.length} | ${[...acknowledged.values()].flat().length} | ${loads} | ${fromReplica} (${((100 * fromReplica) / Math.max(1, loads)).toFixed(1)} %) | ${fromPrimary} | ${refusedReplicaRows} | ${after.primary - before.primary} | ${after.replica - before.replica} | ${(percentile(latencies, 0.5) ?? 0).toFixed(1)} / ${(percentile(latencies, 0.99) ?? 0).toFixed(1)} | ${older} |`,
-    ].join('\n'),
-  );
+  const table = [
+    `bench:replica: ${args.app}, 1 instance, ${args.clients} clients, ${seconds} s, 95 % reads over ${ids.length} users (uniform), TTL 1 s${args.lag ? ', replica replay paused for the middle third' : ''}`,
+    '',
+    '| reads | writes acknowledged | loads after a miss | from the replica | from the primary | replica rows refused | primary commits | replica commits | read p50 / p99 ms | older than an acknowledged write |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    `| ${reads.length} | ${[...acknowledged.values()].flat().length} | ${loads} | ${fromReplica} (${((100 * fromReplica) / Math.max(1, loads)).toFixed(1)} %) | ${fromPrimary} | ${refusedReplicaRows} | ${after.primary - before.primary} | ${after.replica - before.replica} | ${(percentile(latencies, 0.5) ?? 0).toFixed(1)} / ${(percentile(latencies, 0.99) ?? 0).toFixed(1)} | ${older} |`,
+  ].join('\n');
+  console.log(table);
+  // The last run of each kind is kept beside the full bench's results, for the docs to quote.
+  const file = join(RESULTS, `replica${args.lag ? '-lag' : ''}.md`);
+  const command = `npm run bench:replica${args.lag ? ' -- --lag' : ''}`;
+  writeFileSync(file, `# \`${command}\`, ${new Date().toISOString().slice(0, 10)}\n\n${table}\n`);
+  console.log(`written to ${file}`);
   process.exitCode = older === 0 ? 0 : 1;
 } finally {
   await server?.stop();

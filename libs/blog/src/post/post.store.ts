@@ -26,11 +26,12 @@ const COLUMNS = `id, title, content, author, version, ${iso('created_at')} AS "c
 /**
  * One post as JSON text, built by Postgres: the same keys, order and formats as `toPostDto` + `JSON.stringify`
  * (`to_json` escapes strings). Building the list's JSON in Postgres keeps half a gigabyte of rows from ever
- * becoming JavaScript objects, and runs on the database's core while Node compresses.
+ * becoming JavaScript objects, and runs on the database's core while Node compresses. One `concat` rather than a
+ * chain of `||`: each `||` with a non-text operand copies the text built so far, and the chain took 2.9× as long
+ * (100,000 posts: 1,259 ms vs 438 ms, same bytes; 500 chunks built two at a time, 3.77 s vs 3.32 s).
  */
-const POST_JSON = `'{"id":' || id || ',"title":' || to_json(title) || ',"content":' || to_json(content)
-  || ',"author":' || to_json(author) || ',"createdAt":"' || ${iso('created_at')}
-  || '","updatedAt":"' || ${iso('updated_at')} || '"}'`;
+const POST_JSON = `concat('{"id":', id, ',"title":', to_json(title), ',"content":', to_json(content),
+  ',"author":', to_json(author), ',"createdAt":"', ${iso('created_at')}, '","updatedAt":"', ${iso('updated_at')}, '"}')`;
 
 /**
  * The fingerprint of a range of posts: which rows, and which version of each (`xmin`, the writing transaction).
