@@ -282,6 +282,73 @@ describe.each([CACHE_ASIDE, WRITE_THROUGH])('$pattern: an instance whose outbox 
   });
 });
 
+describe.each([CACHE_ASIDE, REFRESH_AHEAD])('$pattern: a writer whose own feed was down', (definition) => {
+  /**
+   * A reaches Redis and Postgres through proxies of its own, B reaches Postgres through one too. A's Postgres is
+   * cut and restored, so A heard no heartbeat for a while: not because nobody reaches Redis, but because A could
+   * not hear. Then A is cut off from Redis and writes, while everything B hears from Postgres comes 300 ms late.
+   * A must wait until the change is applied (it cannot hear the confirmation, so it asks Postgres), or B, which
+   * reaches Redis and has not heard of the change yet, answers its old entry after A acknowledged the write.
+   */
+  let a: TestApp;
+  let b: TestApp;
+  const proxies: TcpProxy[] = [];
+
+  beforeAll(async () => {
+    const schema = uniqueName(`${definition.pattern}_deaf_writer`);
+    const env = {
+      DATABASE_SCHEMA: schema,
+      REDIS_KEY_PREFIX: `${schema}:`,
+      REFRESH_INTERVAL_MS: '0',
+      OUTBOX_SWEEP_MS: '200',
+      OUTBOX_CONFIRM_WAIT_MS: '5000',
+    };
+    const bDatabase = await proxyInFront(DIRECT_DATABASE_URL, 5432);
+    b = await startTestApp(definition, {
+      env: { ...env, REDIS_URL: DIRECT_REDIS_URL, DATABASE_URL: bDatabase.url },
+      cleanUp: false,
+      direct: { databaseUrl: DIRECT_DATABASE_URL },
+    });
+    const aDatabase = await proxyInFront(DIRECT_DATABASE_URL, 5432);
+    const aRedis = await proxyInFront(DIRECT_REDIS_URL, 6379);
+    proxies.push(bDatabase.proxy, aDatabase.proxy, aRedis.proxy);
+    a = await startTestApp(definition, {
+      env: { ...env, REDIS_URL: aRedis.url, DATABASE_URL: aDatabase.url },
+      direct: { redisUrl: DIRECT_REDIS_URL, databaseUrl: DIRECT_DATABASE_URL },
+    });
+  });
+  afterAll(async () => {
+    for (const proxy of proxies) proxy.restore();
+    await b.close();
+    await a.close();
+    for (const proxy of proxies) await proxy.close();
+  });
+
+  it('A waits for the change to be applied before it answers, and B never serves the old entry after', async () => {
+    const [bDatabase, aDatabase, aRedis] = proxies as [TcpProxy, TcpProxy, TcpProxy];
+    const user = await cachedUser(b);
+    await waitFor(async () => (await outboxOf(a)).listening === true && (await outboxOf(b)).listening === true);
+    aDatabase.disconnect();
+    // Deaf long enough that the last heartbeat A heard is too old to count.
+    const confirmations = a.app.get(ChangeConfirmations);
+    await waitFor(async () => !confirmations.peerReachesRedis && (await outboxOf(a)).listening === false, 10_000);
+    aDatabase.restore();
+    aRedis.disconnect();
+    bDatabase.delay(600);
+    const confirmedBefore = Number((await outboxOf(a)).confirmedByPeers);
+    const updated = withVersion(
+      await a.http().patch(`/users/${user.id}`).send({ name: 'Written through A' }).expect(200),
+    );
+    expect(updated.version).toBe(user.version + 1);
+    // What B already heard stays 600 ms late; its next load need not be.
+    bDatabase.delay(0);
+    const read = await b.http().get(`/users/${user.id}`).expect(200);
+    expect(withVersion(read)).toMatchObject({ name: 'Written through A', version: updated.version });
+    expect(await cachedVersion(b, user.id)).not.toBe(user.version);
+    expect(Number((await outboxOf(a)).confirmedByPeers)).toBe(confirmedBefore + 1);
+  });
+});
+
 describe('blog: a post written through an instance cut off from Redis', () => {
   it('is seen through another instance at once: the post, its page and the full list', async () => {
     const b = await startBlogTestApp({

@@ -8,6 +8,12 @@ const RECENT_LIMIT = 10_000;
 /** Past this many changes known but not applied, every record counts as unapplied until a catch-up. */
 const UNAPPLIED_LIMIT = 100_000;
 
+/** How often a writer that cannot hear confirmations asks Postgres whether its change was applied, in ms. */
+const PROBE_EVERY_MS = 25;
+
+/** Asks Postgres whether every change of `id` up to `version` (any, without one) has been applied to Redis. */
+export type AppliedProbe = (id: number, version: number | undefined) => Promise<boolean>;
+
 interface Waiter {
   version?: number;
   resolve: (confirmed: boolean) => void;
@@ -24,7 +30,11 @@ interface Waiter {
  * bounded by `OUTBOX_CONFIRM_WAIT_MS`, until another instance has applied it; then no read anywhere that
  * starts after the answer sees the old entry. It waits only while another instance said lately that it
  * reaches Redis (the `applied` channel doubles as a heartbeat): when nobody does, waiting would only slow
- * every write, and the unapplied changes above keep the reads right.
+ * every write, and the unapplied changes above keep the reads right. "Lately" is only known to an instance that
+ * has been hearing the channels for that long: one whose feed is down, or came back only a moment ago (after
+ * Postgres was away), cannot tell a silent peer from one it did not hear, so it waits too, and since the
+ * `applied` message may not reach it, it also asks Postgres whether the change's outbox row is gone (rows are
+ * deleted once applied to Redis).
  */
 @Injectable()
 export class ChangeConfirmations {
@@ -33,6 +43,9 @@ export class ChangeConfirmations {
   private everythingUnapplied = false;
   private readonly waiters = new Map<number, Set<Waiter>>();
   private lastPeerAt = Number.NEGATIVE_INFINITY;
+  /** Since when this instance hears the outbox's channels without a break; null while it does not. */
+  private hearingSince: number | null = null;
+  private probe?: AppliedProbe;
   private counters = { confirmed: 0, unconfirmed: 0 };
   private readonly listeners: ((id: number) => void)[] = [];
 
@@ -45,7 +58,27 @@ export class ChangeConfirmations {
 
   /** True while another instance said so within about two sweeps. */
   get peerReachesRedis(): boolean {
-    return Date.now() - this.lastPeerAt < 2 * this.config.sweepMs + 500;
+    return Date.now() - this.lastPeerAt < this.heartbeatWindowMs;
+  }
+
+  /** The outbox's feed is up and caught up (`true`), or down (`false`). */
+  hearing(on: boolean): void {
+    if (!on) this.hearingSince = null;
+    else this.hearingSince ??= Date.now();
+  }
+
+  /** How a writer that cannot hear confirmations asks Postgres instead. */
+  probeWith(probe: AppliedProbe): void {
+    this.probe = probe;
+  }
+
+  /** Whether this instance has heard the channels long enough to know that no peer spoke lately. */
+  private get wouldHaveHeardPeers(): boolean {
+    return this.hearingSince !== null && Date.now() - this.hearingSince >= this.heartbeatWindowMs;
+  }
+
+  private get heartbeatWindowMs(): number {
+    return 2 * this.config.sweepMs + 500;
   }
 
   /** A committed change of `id` was announced; until it is applied, reads of `id` skip Redis. */
@@ -109,12 +142,16 @@ export class ChangeConfirmations {
       this.counters.confirmed += 1;
       return true;
     }
-    if (!this.peerReachesRedis) return false;
+    const hearing = this.wouldHaveHeardPeers;
+    if (!this.peerReachesRedis && hearing) return false;
     const confirmed = await new Promise<boolean>((resolve) => {
       let timer: NodeJS.Timeout | undefined = undefined;
+      let waiting = true;
       const waiter: Waiter = {
         version,
         resolve: (value) => {
+          if (!waiting) return;
+          waiting = false;
           clearTimeout(timer);
           this.waiters.get(id)?.delete(waiter);
           if (this.waiters.get(id)?.size === 0) this.waiters.delete(id);
@@ -125,6 +162,16 @@ export class ChangeConfirmations {
       const set = this.waiters.get(id) ?? new Set<Waiter>();
       set.add(waiter);
       this.waiters.set(id, set);
+      // Deaf (or just back): the `applied` message may never reach this instance; Postgres knows as well.
+      const probe = this.probe;
+      if (!hearing && probe !== undefined) {
+        void (async () => {
+          while (waiting) {
+            if (await probe(id, version).catch(() => false)) waiter.resolve(true);
+            else await new Promise((done) => setTimeout(done, PROBE_EVERY_MS));
+          }
+        })();
+      }
     });
     this.counters[confirmed ? 'confirmed' : 'unconfirmed'] += 1;
     return confirmed;

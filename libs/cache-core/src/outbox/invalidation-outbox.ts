@@ -96,11 +96,12 @@ export class InvalidationOutbox implements OnModuleInit, OnApplicationBootstrap,
       onConnected: () => void this.catchUp().then(() => this.feed?.connected && this.near.enable()),
       onLost: () => {
         this.losses += 1;
-        gate.deafened();
+        this.deafened();
         this.near.disable();
       },
     });
-    gate.deafened();
+    this.deafened();
+    confirmations.probeWith((id, version) => this.appliedInPostgres(id, version));
     // Redis back (or up for the first time): entries may be older than changes committed while it was away.
     redis.onReady(() => void this.catchUp());
   }
@@ -239,10 +240,13 @@ export class InvalidationOutbox implements OnModuleInit, OnApplicationBootstrap,
       );
       if (changed === null) {
         // Postgres failed: what changed is unknown, so entries are only copies until the sweep tries again.
-        this.gate.deafened();
+        this.deafened();
         return null;
       }
-      if (hearing && this.feed?.connected && this.losses === losses) this.gate.hears();
+      if (hearing && this.feed?.connected && this.losses === losses) {
+        this.gate.hears();
+        this.confirmations.hearing(true);
+      }
       if (changed.length > MARKED_AT_MOST) {
         // Too many to mark one by one: the gate stays closed until they are applied.
         const [max] = (await this.query<{ id: string | null }>(`SELECT max(id) AS id FROM ${OUTBOX_TABLE}`, [])) ?? [];
@@ -314,6 +318,22 @@ export class InvalidationOutbox implements OnModuleInit, OnApplicationBootstrap,
       rows?.map((row) => ({ outboxId: row.id, id: row.record_id, version: row.version, operation: row.operation })) ??
       null
     );
+  }
+
+  /** The feed is down, or what was missed is unknown: reads take entries for copies, writers cannot hear peers. */
+  private deafened(): void {
+    this.gate.deafened();
+    this.confirmations.hearing(false);
+  }
+
+  /** True once no outbox row of `id` up to `version` (any, without one) is left: each was applied to Redis. */
+  private async appliedInPostgres(id: number, version: number | undefined): Promise<boolean> {
+    const rows = await this.query<{ applied: boolean }>(
+      `SELECT NOT EXISTS (SELECT 1 FROM ${OUTBOX_TABLE} WHERE record_id = $1 AND ($2::int IS NULL OR version <= $2))
+       AS applied`,
+      [id, version ?? null],
+    );
+    return rows?.[0]?.applied === true;
   }
 
   /** A statement on the app's pool; null (logged once per run of failures) when Postgres fails. */
