@@ -169,9 +169,9 @@ describe('blog', () => {
       from: number,
       to: number,
       snapshot?: { fingerprint?: string },
-    ): AsyncGenerator<string> {
+    ): AsyncGenerator<Buffer> {
       store.rangeJson = original;
-      const rows: string[] = [];
+      const rows: Buffer[] = [];
       for await (const row of original(from, to, snapshot)) rows.push(row);
       await gate.wait();
       yield* rows;

@@ -42,6 +42,14 @@ describe('gzip segments', () => {
     expect(segment.readUInt32BE(4)).toBe(Buffer.byteLength(parts.join(',')));
   });
 
+  it('takes byte strings as they are, with no comma added, each piece compressed on its own', async () => {
+    const pieces = [Buffer.from('{"id":1},{"id":2}'), Buffer.from(',{"id":3}'), Buffer.from('x'.repeat(300_000))];
+    const segment = await compressSegment(pieces);
+    expect((await inflateSegment(segment)).toString()).toBe(Buffer.concat(pieces).toString());
+    expect(segment.readUInt32BE(4)).toBe(Buffer.concat(pieces).length);
+    expect(segment.readUInt32BE(0)).toBe(crc32(Buffer.concat(pieces)));
+  });
+
   it('inflates a stored segment back to its text and knows an empty one', async () => {
     const segment = await compressSegment('{"a":1},{"b":2}');
     expect((await inflateSegment(segment)).toString()).toBe('{"a":1},{"b":2}');
