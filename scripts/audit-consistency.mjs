@@ -166,6 +166,15 @@ async function deploy(app, instances) {
     redis,
     proxies,
     postgresProxies,
+    /** Instances whose process ended during the run, with the end of what they printed. */
+    exited: () =>
+      servers.flatMap((server, index) =>
+        server.child.exitCode === null && server.child.signalCode === null
+          ? []
+          : [
+              `instance ${index + 1} exited (${server.child.exitCode ?? server.child.signalCode}):\n${server.output().slice(-3000)}`,
+            ],
+      ),
     async tearDown() {
       for (const proxy of postgresProxies) proxy.restore();
       await Promise.all(servers.map((server) => server.stop()));
@@ -460,8 +469,10 @@ async function audit(app) {
         `  Postgres after the flush: ${keys.length - lost} of ${keys.length} keys at their last acknowledged version (or a later unacknowledged one)`,
       );
     }
+    const exited = deployment.exited?.() ?? [];
+    for (const line of exited) report.push(`  ${line}`);
     console.log(report.join('\n'));
-    return sameInstance === 0 && missing === 0 && lost === 0;
+    return sameInstance === 0 && missing === 0 && lost === 0 && exited.length === 0;
   } finally {
     await deployment.tearDown();
   }

@@ -10,6 +10,7 @@ export * from './database/ensure-database';
 export * from './database/database-errors';
 export * from './database/query-rows';
 export * from './database/database-replicas';
+export { holdClient } from './database/cancellable-query';
 export * from './http/header-writer';
 export * from './http/conditional-requests';
 export * from './http/conditional-api.decorators';

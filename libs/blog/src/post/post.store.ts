@@ -1,6 +1,7 @@
 import { RecordStore } from '@app/cache-core';
 import {
   findStoredOutcome,
+  holdClient,
   type IdempotencyClaim,
   deleteRecord,
   queryRows,
@@ -147,6 +148,7 @@ export class PostStore extends RecordStore<PostRecord, NewPost, PostChanges> {
       source === undefined
         ? await translateDatabaseErrors(() => ((this.dataSource.driver as PostgresDriver).master as Pool).connect())
         : await source.connect();
+    const release = holdClient(client);
     let failure: Error | undefined;
     const copy = client.query(
       copyTo(
@@ -175,7 +177,7 @@ export class PostStore extends RecordStore<PostRecord, NewPost, PostChanges> {
       await translateDatabaseErrors(() => Promise.reject(failure!));
     } finally {
       // A COPY left unfinished (an error, or a reader that stopped) leaves the connection mid-protocol: close it.
-      client.release(failure ?? (rows.ended ? undefined : new Error('COPY not read to its end')));
+      release(failure ?? (rows.ended ? undefined : new Error('COPY not read to its end')));
     }
     if (snapshot !== undefined) snapshot.fingerprint = fingerprint.digest();
   }

@@ -1,5 +1,22 @@
 import type { Pool, PoolClient } from 'pg';
 
+/**
+ * Takes `client`, checked out of a pool for the caller's own use, into care: returns the function that gives it
+ * back (`destroy`: close it instead). pg emits `error` on a client whose connection drops while it runs no
+ * statement (between two, or while a cancel is on its way), and an `error` nobody listens to ends the process; a
+ * pool listens only to the clients it holds. A held client is listened to until it goes back (the pool listens
+ * then), or for good once destroyed (its socket may still report the drop). The failure itself reaches the
+ * caller through the statement that was running, or the next one.
+ */
+export function holdClient(client: PoolClient): (destroy?: boolean | Error) => void {
+  const ignore = (): void => undefined;
+  client.on('error', ignore);
+  return (destroy) => {
+    if (destroy === undefined || destroy === false) client.off('error', ignore);
+    client.release(destroy);
+  };
+}
+
 /** How long the cancel request itself may take (it runs on another connection of the same pool). */
 const CANCEL_WITHIN_MS = 2000;
 
@@ -19,6 +36,7 @@ export async function cancellableQuery<R>(
 ): Promise<R[]> {
   signal.throwIfAborted();
   const client = await pool.connect();
+  const release = holdClient(client);
   let cancelled: Promise<void> | undefined;
   const cancel = (): void => {
     cancelled = cancelBackend(pool, client);
@@ -30,7 +48,7 @@ export async function cancellableQuery<R>(
     signal.removeEventListener('abort', cancel);
     // Released only once the cancel was sent (or gave up), so it can only ever reach this statement.
     if (cancelled !== undefined) await cancelled;
-    client.release(cancelled !== undefined);
+    release(cancelled !== undefined);
   }
 }
 
