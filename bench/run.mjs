@@ -5,20 +5,45 @@
 // child process (lib/servers.mjs). Writes bench/results/results.{md,svg,json} (lib/report.mjs); a quick run
 // (Fastify only, no cluster or flush details) writes bench/results/quick/, which git ignores. Every Redis key
 // the bench made is deleted at the end, and so is every `bench_*` schema it made in the database, whatever happens.
+//
+// A full run also measures a network between the apps and their stores (`networkRun`): the key rows again with
+// Postgres and Redis behind the latency proxy (scripts/latency-proxy.mjs) at 0, 0.5 and 1 ms of round trip, and
+// open-loop latency at a fixed 1,000 req/s. `-- --rtt <ms>` runs the whole bench with the stores that far away
+// (written to bench/results/rtt-<ms>/; the Redis Cluster rows are left out: a cluster tells its clients its
+// nodes' own addresses, which a proxy in front cannot change). `-- --only <section,...>` runs some sections
+// (references, hits, writes, apps, write-behind, blog, cluster, network) and writes bench/results/partial/.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { Cluster, Redis } from 'ioredis';
-import { measureBlog } from '../scripts/lib/blog-measure.mjs';
+import { blogClient, measureBlog } from '../scripts/lib/blog-measure.mjs';
 import { build, root } from '../scripts/lib/server-process.mjs';
 import { load, measurer, readEach, requestMix, stats, USERS, ZIPF_S, zipfSampler } from './lib/load.mjs';
+import { network } from './lib/network.mjs';
+import { openLoop } from './lib/open-loop.mjs';
 import { markdown, svg } from './lib/report.mjs';
 import { schemaName, seedUsers, startApp, startReference } from './lib/servers.mjs';
 import { PATTERNS as ALL_PATTERNS } from '../scripts/lib/patterns.mjs';
 
 const quick = process.argv.includes('--quick');
+const option = (name) => {
+  const at = process.argv.indexOf(name);
+  return at === -1 ? undefined : process.argv[at + 1];
+};
+const RTT_MS = option('--rtt') === undefined ? null : Number(option('--rtt'));
+if (RTT_MS !== null && !(RTT_MS >= 0 && RTT_MS <= 100)) throw new Error('--rtt takes a round trip in ms, 0 to 100');
+const SECTIONS = ['references', 'hits', 'writes', 'apps', 'write-behind', 'blog', 'cluster', 'network'];
+const only = option('--only')?.split(',');
+for (const name of only ?? []) if (!SECTIONS.includes(name)) throw new Error(`--only: no section "${name}"`);
+/** Whether this run measures `section`. */
+const runs = (section) => {
+  if (only !== undefined) return only.includes(section);
+  if (quick) return ['references', 'hits', 'writes', 'apps'].includes(section);
+  // The network rows compare round trips from loopback up; with every store far away they would repeat the run.
+  return !(RTT_MS !== null && (section === 'cluster' || section === 'network'));
+};
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@localhost:5432/caching_patterns';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://localhost:6379';
 const DURATION = quick ? 1.5 : 10;
@@ -26,10 +51,17 @@ const WARMUP = quick ? 1 : 3;
 const ADAPTERS = quick ? ['fastify'] : ['express', 'fastify'];
 const APPS = quick ? ['no-cache', 'cache-aside', 'write-through', 'write-behind'] : ['no-cache', ...ALL_PATTERNS];
 const CLEARABLE = new Set(['cache-aside', 'read-through', 'write-through', 'refresh-ahead']);
-const RESULTS = join(root, quick ? 'bench/results/quick' : 'bench/results');
+const RESULTS = join(
+  root,
+  'bench/results',
+  ...(quick ? ['quick'] : only !== undefined ? ['partial'] : RTT_MS !== null ? [`rtt-${RTT_MS}`] : []),
+);
 /** Every key the bench writes starts with one of these (BullMQ's prefix is hash-tagged: `{bench:...bull}`). */
 const KEY_PATTERNS = ['bench:*', '{bench:*'];
+/** What the servers connect to: the stores, or (`--rtt`) the latency proxy in front of them. */
 const urls = { databaseUrl: DATABASE_URL, redisUrl: REDIS_URL };
+/** `--rtt`: the latency proxy every server reaches the stores through (the bench's own clients do not). */
+let farStores = null;
 
 const results = [];
 const started = Date.now();
@@ -47,6 +79,8 @@ const measure = measurer({ db, results, progress, duration: DURATION, warmup: WA
 /** Rounds of the head-to-head comparisons, and seconds measured per server per round. */
 const ROUNDS = quick ? 1 : 5;
 const ROUND_SECONDS = quick ? 1.5 : 4;
+/** Rounds of the network rows' head-to-head comparisons, at each round trip. */
+const NETWORK_ROUNDS = quick ? 1 : 3;
 const PATTERNS = APPS.filter((app) => app !== 'no-cache');
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
@@ -60,27 +94,27 @@ const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.l
  * `before` and `after` steps (unmeasured). Records, for each server, the row of its median round with every
  * round's req/s in `rounds`, from which the report takes the median of the ratios.
  */
-async function alternate(entries) {
+async function alternate(entries, rounds = ROUNDS) {
   const signal = (entry, name) => {
     if (entry.process.child.exitCode === null && entry.process.child.signalCode === null)
       entry.process.child.kill(name);
   };
-  const rounds = entries.map(() => []);
+  const byRound = entries.map(() => []);
   try {
     for (const entry of entries) signal(entry, 'SIGSTOP');
-    for (let round = 0; round < ROUNDS; round += 1) {
+    for (let round = 0; round < rounds; round += 1) {
       for (let step = 0; step < entries.length; step += 1) {
         const index = (step + round) % entries.length;
         const { before, after, ...entry } = entries[index];
         signal(entries[index], 'SIGCONT');
         try {
           await before?.();
-          rounds[index][round] = await measure({
+          byRound[index][round] = await measure({
             ...entry,
             duration: ROUND_SECONDS,
             warmup: 1,
             record: false,
-            label: ROUNDS > 1 ? `, round ${round + 1} of ${ROUNDS}` : '',
+            label: rounds > 1 ? `, round ${round + 1} of ${rounds}` : '',
           });
           await after?.();
         } finally {
@@ -91,7 +125,7 @@ async function alternate(entries) {
   } finally {
     for (const entry of entries) signal(entry, 'SIGCONT');
   }
-  for (const rows of rounds) {
+  for (const rows of byRound) {
     const middle = median(rows.map((row) => row.rps));
     const row = rows.find((candidate) => candidate.rps === middle);
     results.push({ ...row, seconds: ROUND_SECONDS, rounds: rows.map((candidate) => candidate.rps) });
@@ -113,7 +147,11 @@ async function referenceUsers(ids) {
 
 /** Starts a bare reference server (`bench/reference/*.mjs`) reading `bench:ref:<id>`. */
 function reference(script, env = {}) {
-  return startReference(script, { ...env, DATABASE_URL, REDIS_URL, KEY_PREFIX: 'bench:ref:' }, '/users/1');
+  return startReference(
+    script,
+    { ...env, DATABASE_URL: urls.databaseUrl, REDIS_URL: urls.redisUrl, KEY_PREFIX: 'bench:ref:' },
+    '/users/1',
+  );
 }
 
 /**
@@ -311,11 +349,49 @@ async function blogRun() {
   });
   try {
     const startSeconds = Math.round((performance.now() - startedAt) / 100) / 10;
-    return { posts: BLOG_POSTS, startSeconds, ...(await measureBlog(new URL(blog.url))) };
+    const measured = { posts: BLOG_POSTS, startSeconds, ...(await measureBlog(new URL(blog.url))) };
+    await blog.stop();
+    if (runs('network')) measured.network = await blogOverNetwork();
+    return measured;
   } finally {
     await blog.stop();
     await db.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
   }
+}
+
+/**
+ * The blog's full-list hit (gzip, median of 5) with Postgres and Redis at each of the network rows' round
+ * trips: a blog started through the latency proxy on the schema and the list {@link blogRun} left in Redis.
+ */
+async function blogOverNetwork() {
+  const rows = [];
+  for (const rttMs of NETWORK_RTTS.filter((rtt) => rtt !== null)) {
+    progress(`network ${networkLabel(rttMs)}: blog, full list hits`);
+    const net = await network({ databaseUrl: DATABASE_URL, redisUrl: REDIS_URL, rttMs });
+    const blog = await startApp('blog', 'express', {
+      databaseUrl: net.databaseUrl,
+      redisUrl: net.redisUrl,
+      env: { BLOG_SEED_POSTS: String(BLOG_POSTS), BLOG_WARM_ON_START: 'false', REDIS_CLUSTER_NODES: '' },
+      startTimeoutMs: 120_000,
+    });
+    const { call, close } = blogClient(new URL(blog.url));
+    try {
+      await call('GET', '/posts', { headers: { 'Accept-Encoding': 'gzip' } });
+      const hits = [];
+      for (let i = 0; i < 5; i += 1) {
+        const hit = await call('GET', '/posts', { headers: { 'Accept-Encoding': 'gzip' } });
+        if (hit.headers['x-cache'] !== 'HIT')
+          throw new Error(`blog list: expected a hit, got ${hit.headers['x-cache']}`);
+        hits.push(hit.ms);
+      }
+      rows.push({ rttMs, listHitMs: median(hits) });
+    } finally {
+      close();
+      await blog.stop();
+      await net.close();
+    }
+  }
+  return rows;
 }
 
 const CLUSTER_NODES = '127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002';
@@ -336,6 +412,9 @@ async function clusterRun(zipf) {
       try {
         const ids = await seedUsers(DATABASE_URL, schemaName(app));
         const requests = requestMix(ids, readShare, zipf);
+        // Every user once first, as the one-Redis "hits only" rows do: a 3 s Zipf warm-up leaves thousands of
+        // the 10,000 users unread, and their first reads in the measurement were misses (0.986, ~560 q/s).
+        if (readShare === 1) await readEach(server.port, ids);
         await measure({
           server: `${app} on a Redis Cluster`,
           adapter: 'fastify',
@@ -352,6 +431,172 @@ async function clusterRun(zipf) {
   } finally {
     if (!wasUp) spawnSync(process.execPath, ['scripts/cluster.mjs', 'down'], { cwd: root, stdio: 'inherit' });
   }
+}
+
+/** The round trips the network rows are measured at (null: loopback, no proxy; 0: through the proxy, no delay). */
+const NETWORK_RTTS = [null, 0, 0.5, 1];
+/** The open-loop rate: well below what any server here saturates at, so a request finds its server idle. */
+const OPEN_LOOP_RATE = 1000;
+const OPEN_LOOP_SECONDS = 8;
+const networkLabel = (rttMs) => (rttMs === null ? 'loopback' : `${rttMs} ms`);
+
+/**
+ * The rows a network changes, at each of {@link NETWORK_RTTS} (on Fastify, whose per-request cost is small
+ * enough for a round trip to show): cache-aside hits with the near cache off and on and write-through against
+ * write-behind writes, head to head as elsewhere; cache-aside read-heavy; open-loop latency of a Redis hit and a
+ * near hit; the latency proxy's CPU (% of a core) while each row ran. The blog's list hit is measured in
+ * {@link blogRun}.
+ */
+async function networkRun(zipf) {
+  const rows = [];
+  const openLoopRows = [];
+  for (const rttMs of NETWORK_RTTS) {
+    const net = rttMs === null ? null : await network({ databaseUrl: DATABASE_URL, redisUrl: REDIS_URL, rttMs });
+    const stores = net ?? urls;
+    const servers = [];
+    const idsOf = new Map();
+    const started = async (app, env, schemaOf = app) => {
+      const server = await startApp(app, 'fastify', {
+        ...stores,
+        schemaOf,
+        env: { CACHE_TTL_SECONDS: '3600', ...env },
+      });
+      servers.push(server);
+      return server;
+    };
+    /** The proxy's share of a core from `before` to `after` of an entry, by round. */
+    const proxyShare = new Map();
+    const watched = (name) => {
+      let mark;
+      return {
+        before: async () => (mark = net && { cpu: await net.cpuMicros(), at: performance.now() }),
+        after: async () => {
+          if (!mark) return;
+          const share = (await net.cpuMicros()) - mark.cpu;
+          proxyShare.set(name, [...(proxyShare.get(name) ?? []), share / 1000 / (performance.now() - mark.at)]);
+        },
+      };
+    };
+    try {
+      progress(`network ${networkLabel(rttMs)}: cache-aside hits, near cache off and on; writes`);
+      const off = await started('cache-aside', { NEAR_CACHE_MAX_ENTRIES: '0' }, 'near-off');
+      const on = await started(
+        'cache-aside',
+        { NEAR_CACHE_MAX_ENTRIES: String(USERS), NEAR_CACHE_TTL_MS: '600000' },
+        'near-on',
+      );
+      const writers = [];
+      for (const app of ['write-through', 'write-behind']) writers.push([app, await started(app, {})]);
+      const entries = [];
+      for (const [name, server] of [
+        ['cache-aside, near cache off', off],
+        ['cache-aside, near cache on', on],
+      ]) {
+        const ids = await seedUsers(DATABASE_URL, schemaName(name.endsWith('off') ? 'near-off' : 'near-on'));
+        const reads = requestMix(ids, 1, zipf);
+        // Every user twice: the first read fills Redis (and the near cache), the second fills the near cache
+        // from Redis; either way every measured read is a hit.
+        await readEach(server.port, ids);
+        await readEach(server.port, ids);
+        const watch = watched(name);
+        entries.push({
+          server: name,
+          adapter: 'fastify',
+          workload: 'hits only (100% reads, warm)',
+          port: server.port,
+          requests: reads,
+          pattern: 'cache-aside',
+          process: server,
+          before: async () => {
+            await readEach(server.port, ids);
+            await watch.before();
+          },
+          after: watch.after,
+        });
+        idsOf.set(server, ids);
+      }
+      const writeEntries = [];
+      for (const [app, server] of writers) {
+        const ids = await seedUsers(DATABASE_URL, schemaName(app));
+        const flush = () => fetch(`${server.url}/flush?wait=true`, { method: 'POST' });
+        const watch = watched(app);
+        writeEntries.push({
+          server: app,
+          adapter: 'fastify',
+          workload: 'writes only (100% writes)',
+          port: server.port,
+          requests: requestMix(ids, 0, zipf),
+          pattern: app,
+          process: server,
+          before: async () => {
+            if (app === 'write-behind') await flush();
+            await watch.before();
+          },
+          after: async () => {
+            await watch.after();
+            if (app === 'write-behind') await flush();
+          },
+        });
+      }
+      const at = results.length;
+      await alternate([...entries, ...writeEntries], NETWORK_ROUNDS);
+      for (const row of results.splice(at)) {
+        rows.push({ ...row, rttMs, proxyCoreShare: median(proxyShare.get(row.server) ?? [null]) });
+      }
+
+      // Open loop, one server at a time, the others paused.
+      for (const { name, server } of [
+        { name: 'cache-aside, near cache off', server: off },
+        { name: 'cache-aside, near cache on', server: on },
+      ]) {
+        for (const other of servers) if (other !== server) other.child.kill('SIGSTOP');
+        try {
+          progress(`network ${networkLabel(rttMs)}: ${name}, open loop at ${OPEN_LOOP_RATE}/s`);
+          const ids = idsOf.get(server);
+          const path = () => `/users/${ids[zipf()]}`;
+          await openLoop({ port: server.port, path, rate: OPEN_LOOP_RATE, seconds: 1 });
+          const before = await stats(server.port);
+          const result = await openLoop({ port: server.port, path, rate: OPEN_LOOP_RATE, seconds: OPEN_LOOP_SECONDS });
+          const after = await stats(server.port);
+          const reads = after.reads - before.reads;
+          openLoopRows.push({
+            rttMs,
+            server: name,
+            ...result,
+            hitRatio: (after.hits - before.hits) / reads,
+            nearShare: (after.nearHits - before.nearHits) / reads,
+          });
+        } finally {
+          for (const other of servers) other.child.kill('SIGCONT');
+        }
+      }
+
+      // Cache-aside read-heavy (5% writes, which the near cache cannot serve after), near cache off.
+      for (const other of servers) if (other !== off) other.child.kill('SIGSTOP');
+      try {
+        const watch = watched('read-heavy');
+        await watch.before();
+        const row = await measure({
+          server: 'cache-aside, near cache off',
+          adapter: 'fastify',
+          workload: 'read-heavy (95% reads)',
+          port: off.port,
+          requests: requestMix(idsOf.get(off), 0.95, zipf),
+          pattern: 'cache-aside',
+          record: false,
+          label: ` (${networkLabel(rttMs)})`,
+        });
+        await watch.after();
+        rows.push({ ...row, rttMs, proxyCoreShare: proxyShare.get('read-heavy')?.[0] ?? null });
+      } finally {
+        for (const other of servers) other.child.kill('SIGCONT');
+      }
+    } finally {
+      await Promise.all(servers.map((server) => server.stop()));
+      await net?.close();
+    }
+  }
+  return { rows, openLoop: openLoopRows, rate: OPEN_LOOP_RATE, seconds: OPEN_LOOP_SECONDS };
 }
 
 /** The table's order: references, then each app by adapter, its workloads in the order a reader meets them. */
@@ -457,17 +702,32 @@ try {
   // which also creates the database on a fresh machine: so the bench's own client connects after it).
   await (await startApp('no-cache', 'express', { ...urls, schemaOf: 'reference' })).stop();
   await db.connect();
+  if (RTT_MS !== null) {
+    farStores = await network({ databaseUrl: DATABASE_URL, redisUrl: REDIS_URL, rttMs: RTT_MS });
+    urls.databaseUrl = farStores.databaseUrl;
+    urls.redisUrl = farStores.redisUrl;
+    progress(`Postgres and Redis ${RTT_MS} ms away (round trip), through the latency proxy`);
+  }
   const referenceIds = await seedUsers(DATABASE_URL, 'bench_reference');
   await referenceUsers(referenceIds);
-  if (!quick) await postgresReference(referenceIds, zipf);
-  for (const adapter of ADAPTERS) await hitsHeadToHead(adapter, zipf, referenceIds);
-  for (const adapter of ADAPTERS) await writesHeadToHead(adapter, zipf);
-  for (const app of APPS) for (const adapter of ADAPTERS) await patternApp(app, adapter, zipf);
-  const details = quick ? {} : await writeBehindDetails(zipf);
-  if (!quick) details.blog = await blogRun();
-  if (!quick) await clusterRun(zipf);
+  if (runs('references') && !quick) await postgresReference(referenceIds, zipf);
+  if (runs('hits')) for (const adapter of ADAPTERS) await hitsHeadToHead(adapter, zipf, referenceIds);
+  if (runs('writes')) for (const adapter of ADAPTERS) await writesHeadToHead(adapter, zipf);
+  if (runs('apps')) for (const app of APPS) for (const adapter of ADAPTERS) await patternApp(app, adapter, zipf);
+  const details = runs('write-behind') ? await writeBehindDetails(zipf) : {};
+  if (runs('network')) details.network = await networkRun(zipf);
+  if (runs('blog')) details.blog = await blogRun();
+  if (runs('cluster')) await clusterRun(zipf);
   results.sort(byTableOrder);
-  const saved = { quick, date: new Date().toISOString().slice(0, 10), machine: await machine(), results, details };
+  const saved = {
+    quick,
+    ...(RTT_MS === null ? {} : { rttMs: RTT_MS }),
+    ...(only === undefined ? {} : { only }),
+    date: new Date().toISOString().slice(0, 10),
+    machine: await machine(),
+    results,
+    details,
+  };
   const report = { ...saved, duration: DURATION, warmup: WARMUP };
   mkdirSync(RESULTS, { recursive: true });
   writeFileSync(join(RESULTS, 'results.json'), JSON.stringify(saved, null, 2));
@@ -478,6 +738,7 @@ try {
 } finally {
   await deleteBenchKeys().catch((error) => progress(`could not delete the bench's keys: ${error.message}`));
   await dropBenchSchemas().catch((error) => progress(`could not drop the bench's schemas: ${error.message}`));
+  await farStores?.close();
   await db.end().catch(() => undefined);
   redis.disconnect();
 }

@@ -48,7 +48,7 @@ function targets(results, details) {
       best(results, 'cache-aside', 'express', 'hits only'),
       best(results, 'Express + Redis', 'express', 'read-heavy'),
     ),
-    0.8,
+    0.95,
   );
   check(
     'cache-aside hits on Express vs bare Nest-on-Express + Redis',
@@ -93,7 +93,129 @@ function targets(results, details) {
     );
   }
   lines.push(...blogTargets(details.blog));
+  lines.push(...clusterTargets(results));
+  lines.push(...networkTargets(details.network));
   return lines;
+}
+
+/** A target row: `value` against `goal`, met when at least it (`atMost`: at most it). */
+function targetLine(label, value, goal, format, { atMost = false, goalText } = {}) {
+  const met = value === null || value === undefined ? null : atMost ? value <= goal : value >= goal;
+  const shown = value === null || value === undefined ? 'n/a' : format(value);
+  return `| ${label} | ${shown} | ${goalText ?? `${atMost ? '≤' : '≥'} ${format(goal)}`} | ${met === null ? '-' : met ? 'met' : 'not met'} |`;
+}
+
+/** Every read a hit and no load on Postgres on the Redis Cluster; no write refused there. */
+function clusterTargets(results) {
+  const hits = best(results, 'cache-aside on a Redis Cluster', 'fastify', 'hits only');
+  const writes = best(results, 'write-behind on a Redis Cluster', 'fastify', 'writes only');
+  if (!hits && !writes) return [];
+  return [
+    targetLine('cache-aside hits on a Redis Cluster: hit ratio', hits?.hitRatio ?? null, 1, (v) => v.toFixed(3), {
+      goalText: '1.000',
+    }),
+    targetLine('cache-aside hits on a Redis Cluster: Postgres q/s', hits?.pgQps ?? null, 5, String, { atMost: true }),
+    targetLine(
+      'write-behind writes on a Redis Cluster: non-2xx + errors',
+      writes ? writes.non2xx + writes.errors : null,
+      0,
+      String,
+      { atMost: true },
+    ),
+  ];
+}
+
+const rttLabel = (rttMs) => (rttMs === null ? 'loopback' : `${rttMs} ms`);
+
+function networkRow(network, rttMs, server, workload) {
+  return network.rows.find((row) => row.rttMs === rttMs && row.server === server && row.workload.startsWith(workload));
+}
+
+/** The network targets, at 1 ms of round trip (`networkRun`). */
+function networkTargets(network) {
+  if (network === undefined) return [];
+  const rtt = 1;
+  const near = compared(
+    networkRow(network, rtt, 'cache-aside, near cache on', 'hits only'),
+    networkRow(network, rtt, 'cache-aside, near cache off', 'hits only'),
+  );
+  const writes = compared(
+    networkRow(network, rtt, 'write-behind', 'writes only'),
+    networkRow(network, rtt, 'write-through', 'writes only'),
+  );
+  const open = (server) => network.openLoop.find((row) => row.rttMs === rtt && row.server === server);
+  const redisHit = open('cache-aside, near cache off');
+  const nearHit = open('cache-aside, near cache on');
+  const times = (v) => `${v.toFixed(2)}×`;
+  const byRound = ({ byRound: rounds }) => (rounds.length > 1 ? ` (rounds: ${rounds.map(times).join(', ')})` : '');
+  const ms = (v) => `${v.toFixed(2)} ms`;
+  return [
+    `| ${rtt} ms round trip: near-cache hits vs Redis hits, Fastify, req/s | ${near.value === null ? 'n/a' : times(near.value)}${byRound(near)} | ≥ 1.50× | ${near.value === null ? '-' : near.value >= 1.5 ? 'met' : 'not met'} |`,
+    `| ${rtt} ms round trip: write-behind vs write-through accepted writes/s, Fastify | ${writes.value === null ? 'n/a' : times(writes.value)}${byRound(writes)} | ≥ 3.00× | ${writes.value === null ? '-' : writes.value >= 3 ? 'met' : 'not met'} |`,
+    targetLine(
+      `${rtt} ms round trip, open loop at ${network.rate}/s: near hit p50 vs Redis hit p50`,
+      nearHit && redisHit ? nearHit.p50 / redisHit.p50 : null,
+      0.3,
+      times,
+      { atMost: true },
+    ),
+    targetLine(
+      `${rtt} ms round trip, open loop at ${network.rate}/s: cache-aside Redis hit p50`,
+      redisHit?.p50 ?? null,
+      rtt + 0.5,
+      ms,
+      { atMost: true, goalText: `≤ ${ms(rtt + 0.5)} (round trip + 0.5 ms)` },
+    ),
+  ];
+}
+
+/** The network rows: what the same servers do with Postgres and Redis 0, 0.5 and 1 ms away. */
+function networkLines(network, blog) {
+  if (network === undefined) return [];
+  const rtts = [...new Set(network.rows.map((row) => row.rttMs))];
+  const rps = (row) => (row ? String(row.rps) : '-');
+  const share = (row) =>
+    row?.proxyCoreShare === null || row?.proxyCoreShare === undefined
+      ? '-'
+      : `${(100 * row.proxyCoreShare).toFixed(0)} %`;
+  const throughput = rtts.map((rttMs) => {
+    const off = networkRow(network, rttMs, 'cache-aside, near cache off', 'hits only');
+    const on = networkRow(network, rttMs, 'cache-aside, near cache on', 'hits only');
+    const readHeavy = networkRow(network, rttMs, 'cache-aside, near cache off', 'read-heavy');
+    const wt = networkRow(network, rttMs, 'write-through', 'writes only');
+    const wb = networkRow(network, rttMs, 'write-behind', 'writes only');
+    const nearRatio = compared(on, off).value;
+    const writeRatio = compared(wb, wt).value;
+    const blogHit =
+      blog?.network?.find((row) => row.rttMs === rttMs)?.listHitMs ?? (rttMs === null ? blog?.listHitMs : undefined);
+    return `| ${rttLabel(rttMs)} | ${rps(off)} (${share(off)}) | ${rps(on)} | ${nearRatio === null ? '-' : `${nearRatio.toFixed(2)}×`} | ${rps(readHeavy)} (${share(readHeavy)}) | ${rps(wt)} (${share(wt)}) | ${rps(wb)} (${share(wb)}) | ${writeRatio === null ? '-' : `${writeRatio.toFixed(2)}×`} | ${blogHit === undefined ? '-' : `${(blogHit / 1000).toFixed(2)} s`} |`;
+  });
+  const latency = network.openLoop.map(
+    (row) =>
+      `| ${rttLabel(row.rttMs)} | ${row.server} | ${row.p50.toFixed(2)} | ${row.p90.toFixed(2)} | ${row.p99.toFixed(2)} | ${row.hitRatio.toFixed(3)} | ${(100 * row.nearShare).toFixed(1)} % | ${row.lateP99.toFixed(2)} | ${row.non2xx + row.errors} |`,
+  );
+  return [
+    '## A network between the apps and their stores',
+    '',
+    'The same servers with Postgres and Redis behind the latency proxy (`scripts/latency-proxy.mjs`, in a process of',
+    'its own), which holds every chunk half the round trip in each direction: "0 ms" is the proxy alone, "loopback" no',
+    'proxy at all. Fastify; the near cache holds every user (`NEAR_CACHE_MAX_ENTRIES=10000`). Throughput is head to',
+    `head as above (${network.rows.find((row) => row.rounds)?.rounds?.length ?? 1} rounds, 32 connections); in brackets, the proxy process's CPU while the row ran, as a share of one`,
+    "core (of this machine's two). The blog's row is its full-list hit (gzip, median of 5).",
+    '',
+    '| round trip | hits, near cache off, req/s | hits, near cache on, req/s | on / off | read-heavy (95% reads), req/s | write-through writes/s | write-behind writes/s | behind / through | blog list hit |',
+    '|---|---|---|---|---|---|---|---|---|',
+    ...throughput,
+    '',
+    `Latency, open loop: GETs sent at a fixed ${network.rate} per second for ${network.seconds} s whatever the answers do (each on`,
+    'a keep-alive connection of a pool, none waiting for another), Zipf ids, every read a hit; ms from send to last',
+    "byte, so the client's own send and parse are in it. “late p99”: how far behind schedule the client sent.",
+    '',
+    '| round trip | server | p50 ms | p90 ms | p99 ms | hit ratio | answered by the near cache | late p99 ms | non-2xx + errors |',
+    '|---|---|---|---|---|---|---|---|---|',
+    ...latency,
+    '',
+  ];
 }
 
 const seconds = (ms) => `${(ms / 1000).toFixed(2)} s`;
@@ -220,7 +342,28 @@ function roundLines(results) {
   ];
 }
 
-export function markdown({ results, details, machine: machineLine, quick: quickRun, date, duration, warmup }) {
+export function markdown({
+  results,
+  details,
+  machine: machineLine,
+  quick: quickRun,
+  rttMs,
+  only,
+  date,
+  duration,
+  warmup,
+}) {
+  const flags = [
+    quickRun ? '--quick' : '',
+    rttMs === undefined ? '' : `--rtt ${rttMs}`,
+    only ? `--only ${only.join(',')}` : '',
+  ]
+    .filter(Boolean)
+    .join(' ');
+  const far =
+    rttMs === undefined
+      ? ''
+      : `Every server reached Postgres and Redis through the latency proxy, ${rttMs} ms of round trip away (the bench's own\nclients did not); no Redis Cluster rows (a cluster hands its clients its nodes' own addresses).\n`;
   const format = (value, digits = 0) => (value === null || value === undefined ? '-' : Number(value).toFixed(digits));
   const table = results.map(
     (row) =>
@@ -228,7 +371,8 @@ export function markdown({ results, details, machine: machineLine, quick: quickR
   );
   return `# Benchmark results
 
-\`npm run bench${quickRun ? ' -- --quick' : ''}\` on ${date}. Machine: ${machineLine}.
+\`npm run bench${flags ? ` -- ${flags}` : ''}\` on ${date}. Machine: ${machineLine}.
+${far}
 Load: autocannon, ${CONNECTIONS} connections, ${warmup} s warm-up then ${duration} s measured, in a separate process from each
 server; reads pick ids from a Zipf distribution (s = ${ZIPF_S}) over ${USERS} users; writes are \`PATCH {age}\`.
 Load generator, servers, Postgres and Redis all share this machine's cores, so absolute numbers are low and
@@ -247,6 +391,8 @@ ${roundLines(results).join('\n')}
 ${targets(results, details).join('\n')}
 
 ${clusterLines(results).join('\n')}
+
+${networkLines(details.network, details.blog).join('\n')}
 
 ${blogLines(details.blog).join('\n')}
 Write-behind flush: ${details.flushRows ?? '-'} rows written in ${details.flushSeconds ?? '-'} s (${details.flushRowsPerSecond ?? '-'} rows/s), with writes held back and then flushed at once.

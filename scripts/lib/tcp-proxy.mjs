@@ -2,6 +2,25 @@ import { connect, createServer } from 'node:net';
 import { freePort } from './free-port.mjs';
 
 /**
+ * What a proxy holds delayed chunks with: absolute, fractional milliseconds, and a call back at (or soon after) a
+ * time. `wakeAt` may be asked again for the same callback before it ran; it then runs once, at the earlier time.
+ * `lead` (ms): what is due that soon counts as due now.
+ * @typedef {{ now(): number, wakeAt(at: number, run: () => void): void, lead?: number }} Clock
+ */
+
+/** `setTimeout`: whole milliseconds, often one late; enough for the faults (hundreds of ms). */
+export const TIMEOUT_CLOCK = {
+  now: () => performance.timeOrigin + performance.now(),
+  /**
+   * @param {number} at
+   * @param {() => void} run
+   */
+  wakeAt(at, run) {
+    setTimeout(run, Math.max(0, at - this.now()));
+  },
+};
+
+/**
  * A TCP proxy in front of a real server that a test, the audit or a bench can cut, stall, slow and restore, to
  * make Postgres or Redis unreachable, hung or far away for one app without touching the shared server.
  * - `disconnect()` destroys open connections and refuses new ones (a refused or reset connection);
@@ -19,13 +38,17 @@ export class TcpProxy {
   #resumers = new Set();
   /** @type {import('node:net').Server | undefined} */
   #server;
+  /** @type {Clock} */
+  #clock;
 
   /**
    * @param {number} port
    * @param {string} targetHost
    * @param {number} targetPort
+   * @param {Clock} [clock] what holds delayed chunks: {@link TIMEOUT_CLOCK} (whole milliseconds) unless given
    */
-  constructor(port, targetHost, targetPort) {
+  constructor(port, targetHost, targetPort, clock = TIMEOUT_CLOCK) {
+    this.#clock = clock;
     /** The port the proxy listens on (127.0.0.1). */
     this.port = port;
     this.targetHost = targetHost;
@@ -36,10 +59,11 @@ export class TcpProxy {
    * A proxy on a free port in front of `targetHost:targetPort`, listening.
    * @param {string} targetHost
    * @param {number} targetPort
+   * @param {Clock} [clock]
    * @returns {Promise<TcpProxy>}
    */
-  static async start(targetHost, targetPort) {
-    const proxy = new TcpProxy(await freePort(), targetHost, targetPort);
+  static async start(targetHost, targetPort, clock) {
+    const proxy = new TcpProxy(await freePort(), targetHost, targetPort, clock);
     await proxy.#listen();
     return proxy;
   }
@@ -75,14 +99,14 @@ export class TcpProxy {
   #forward(from, to) {
     /** @type {{ chunk: Buffer, due: number }[]} */
     const queue = [];
-    let timer;
     let lastDue = 0;
+    let closed = false;
     const pump = () => {
-      timer = undefined;
+      if (closed) return;
       while (queue.length > 0 && !this.#stalled) {
-        const wait = queue[0].due - Date.now();
-        if (wait > 0) {
-          timer = setTimeout(pump, wait);
+        const due = queue[0].due;
+        if (due > this.#clock.now() + (this.#clock.lead ?? 0)) {
+          this.#clock.wakeAt(due, pump);
           return;
         }
         if (!to.destroyed) to.write(queue.shift().chunk);
@@ -92,16 +116,17 @@ export class TcpProxy {
     this.#resumers.add(pump);
     from.on('close', () => {
       this.#resumers.delete(pump);
-      clearTimeout(timer);
+      closed = true;
     });
     from.on('data', (chunk) => {
       if (this.#delayMs === 0 && !this.#stalled && queue.length === 0) {
         to.write(chunk);
         return;
       }
-      lastDue = Math.max(lastDue, Date.now() + this.#delayMs);
+      lastDue = Math.max(lastDue, this.#clock.now() + this.#delayMs);
       queue.push({ chunk, due: lastDue });
-      if (timer === undefined) pump();
+      // Through the clock even when due at once, so that a clock with a lead (PreciseClock) sees every deadline.
+      if (queue.length === 1) this.#clock.wakeAt(lastDue, pump);
     });
   }
 
@@ -142,13 +167,15 @@ export class TcpProxy {
  * A proxy in front of the server at `direct` (a postgres:// or redis:// URL), and the same URL through it.
  * @param {string} direct
  * @param {number} defaultPort the port when `direct` names none (5432, 6379)
+ * @param {Clock} [clock]
  * @returns {Promise<{ proxy: TcpProxy, url: string }>}
  */
-export async function proxyInFront(direct, defaultPort) {
+export async function proxyInFront(direct, defaultPort, clock) {
   const target = new URL(direct);
   const proxy = await TcpProxy.start(
     target.hostname === 'localhost' ? '127.0.0.1' : target.hostname,
     Number(target.port || defaultPort),
+    clock,
   );
   const url = new URL(direct);
   url.hostname = '127.0.0.1';
