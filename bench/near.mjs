@@ -2,11 +2,11 @@
 // `npm run bench:near [-- <app>] [--rtt <ms>]`: warm hits (cache-aside by default) with the near cache on
 // (NEAR_CACHE_MAX_ENTRIES=10000) and off, on both adapters: Zipf(0.99) reads over 10,000 users, 32 connections, after a warm-up that leaves every read a
 // hit. Prints req/s, p50/p99 latency and how many hits the near cache answered. Needs a build (npm run build).
-// `--rtt <ms>` puts Redis and Postgres a network away: the apps reach both through TCP proxies in this process that
-// hold every chunk half the round trip in each direction (scripts/lib/tcp-proxy.mjs; `--rtt 0`: the proxies
-// alone, to see what they cost).
-import { proxyInFront } from '../scripts/lib/tcp-proxy.mjs';
+// `--rtt <ms>` puts Redis and Postgres a network away: the apps reach both through the latency proxy, in a process
+// of its own, that holds every chunk half the round trip in each direction (scripts/latency-proxy.mjs; `--rtt 0`:
+// the proxy alone, to see what it costs).
 import { load, stats, USERS, zipfSampler } from './lib/load.mjs';
+import { network } from './lib/network.mjs';
 import { schemaName, seedUsers, startApp } from './lib/servers.mjs';
 
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@localhost:5432/caching_patterns';
@@ -17,19 +17,8 @@ const RTT_MS = rttAt === -1 ? null : Number(process.argv[rttAt + 1]);
 const APP =
   process.argv.slice(2).find((arg, index, all) => !arg.startsWith('--') && all[index - 1] !== '--rtt') ?? 'cache-aside';
 /** What the apps connect to: the stores, or the latency proxies in front of them. */
-const stores = { databaseUrl: DATABASE_URL, redisUrl: REDIS_URL };
-const proxies = [];
-if (RTT_MS !== null) {
-  for (const [name, url, port] of [
-    ['databaseUrl', DATABASE_URL, 5432],
-    ['redisUrl', REDIS_URL, 6379],
-  ]) {
-    const front = await proxyInFront(url, port);
-    front.proxy.delay(RTT_MS / 2);
-    proxies.push(front.proxy);
-    stores[name] = front.url;
-  }
-}
+const far = RTT_MS === null ? null : await network({ databaseUrl: DATABASE_URL, redisUrl: REDIS_URL, rttMs: RTT_MS });
+const stores = far ?? { databaseUrl: DATABASE_URL, redisUrl: REDIS_URL };
 
 const ROUNDS = Number(process.env.NEAR_BENCH_ROUNDS ?? 3);
 
@@ -96,10 +85,10 @@ for (const adapter of ['fastify', 'express']) {
     await Promise.all([off.stop(), on.stop()]);
   }
 }
-for (const proxy of proxies) await proxy.close();
-const network =
+await far?.close();
+const where =
   RTT_MS === null ? 'Redis and Postgres on loopback' : `Redis and Postgres ${RTT_MS} ms away (round trip)`;
-console.log(`${APP}, warm hits, ${network}, ${SECONDS} s per row, ${ROUNDS} rounds alternating off and on\n`);
+console.log(`${APP}, warm hits, ${where}, ${SECONDS} s per row, ${ROUNDS} rounds alternating off and on\n`);
 console.log(
   '| adapter | round | near cache | req/s | p50 ms | p99 ms | hit ratio | answered by the near cache | errors | misses | bypasses |',
 );

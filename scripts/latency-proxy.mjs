@@ -25,6 +25,7 @@ const database = await proxyInFront(
 const redis = await proxyInFront(process.env.REDIS_URL ?? 'redis://localhost:6379', 6379, clock);
 for (const { proxy } of [database, redis]) proxy.delay(rttMs / 2);
 const urls = { databaseUrl: database.url, redisUrl: redis.url };
+if (process.env.LP_DEBUG) setInterval(() => console.error('lead', clock.lead), 1000).unref();
 
 const close = async () => {
   await Promise.all([database.proxy.close(), redis.proxy.close()]);

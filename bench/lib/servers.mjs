@@ -33,6 +33,12 @@ export async function startApp(
       ...env,
     },
   });
+  server.child.once('exit', (code, signal) => {
+    if (server.stopping) return;
+    process.stderr.write(
+      `[bench] ${app} on ${server.port} exited (${signal ?? code}):\n${server.output().slice(-4000)}\n`,
+    );
+  });
   await server.waitFor('/health', startTimeoutMs === undefined ? {} : { timeoutMs: startTimeoutMs, ready: healthy });
   return server;
 }

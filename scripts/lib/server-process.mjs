@@ -86,6 +86,8 @@ export class ServerProcess {
     this.child.stdout?.on('data', (chunk) => (this.text += chunk));
     this.child.stderr?.on('data', (chunk) => (this.text += chunk));
     this.exited = new Promise((done) => this.child.once('exit', done));
+    /** Set once {@link stop} is called: an exit before it was not asked for. */
+    this.stopping = false;
   }
 
   get url() {
@@ -125,6 +127,7 @@ export class ServerProcess {
 
   /** SIGTERM, then SIGKILL after `graceMs`. */
   async stop(graceMs = 15_000) {
+    this.stopping = true;
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
     this.child.kill('SIGTERM');
     await Promise.race([this.exited, sleep(graceMs)]);

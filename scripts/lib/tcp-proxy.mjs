@@ -40,6 +40,8 @@ export class TcpProxy {
   #server;
   /** @type {Clock} */
   #clock;
+  /** @type {((chunk: Buffer) => void) | undefined} */
+  #watcher;
 
   /**
    * @param {number} port
@@ -77,12 +79,16 @@ export class TcpProxy {
       }
       const upstream = connect(this.targetPort, this.targetHost);
       for (const socket of [client, upstream]) {
+        // Without it, Nagle's algorithm holds a small write while an earlier one is unacknowledged, and the
+        // peer's delayed ACK makes that up to 40 ms: p99s of 30-40 ms and write-behind at a quarter of its
+        // writes/s through the proxy with no delay at all. Postgres, Redis and their clients all set it.
+        socket.setNoDelay(true);
         this.#sockets.add(socket);
         socket.on('close', () => this.#sockets.delete(socket));
         socket.on('error', () => socket.destroy());
       }
-      this.#forward(client, upstream);
-      this.#forward(upstream, client);
+      this.#forward(client, upstream, true);
+      this.#forward(upstream, client, false);
       client.on('close', () => upstream.destroy());
       upstream.on('close', () => client.destroy());
     });
@@ -95,8 +101,9 @@ export class TcpProxy {
    * stalled, once restored.
    * @param {import('node:net').Socket} from
    * @param {import('node:net').Socket} to
+   * @param {boolean} fromClient
    */
-  #forward(from, to) {
+  #forward(from, to, fromClient) {
     /** @type {{ chunk: Buffer, due: number }[]} */
     const queue = [];
     let lastDue = 0;
@@ -119,6 +126,7 @@ export class TcpProxy {
       closed = true;
     });
     from.on('data', (chunk) => {
+      if (fromClient) this.#watcher?.(chunk);
       if (this.#delayMs === 0 && !this.#stalled && queue.length === 0) {
         to.write(chunk);
         return;
@@ -136,6 +144,15 @@ export class TcpProxy {
    */
   delay(ms) {
     this.#delayMs = ms;
+  }
+
+  /**
+   * Calls `listener` with every chunk a client sends, as the proxy receives it, held or not (undefined: no more):
+   * what a client wrote, even while nothing reaches the server.
+   * @param {((chunk: Buffer) => void) | undefined} listener
+   */
+  watch(listener) {
+    this.#watcher = listener;
   }
 
   /** Keeps connections open and forwards nothing until {@link restore}: a hung peer. */

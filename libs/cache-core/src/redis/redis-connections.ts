@@ -10,6 +10,7 @@ import {
 } from 'cockatiel';
 import { Cluster, Redis } from 'ioredis';
 import { CacheStats } from '../stats/cache-stats';
+import { coalesceWrites } from './coalesced-writes';
 import { defineScripts, type RedisClient, type ScriptedRedis } from './redis-scripts';
 import { tolerateEventLoopStalls } from './stall-tolerant-timeout';
 
@@ -201,11 +202,12 @@ export class RedisConnections implements OnModuleInit, OnApplicationShutdown {
    * Fail-fast settings on either kind of client. On a cluster, a command that meets a failover (MOVED, TRYAGAIN,
    * CLUSTERDOWN) is retried within its timeout, and the slot map is refreshed in the background.
    *
-   * Auto-pipelining (the commands of one event-loop turn in one socket write) is on for both connections on a
-   * single Redis: under concurrent requests it saves a socket write per command, the largest single cost of a
-   * hit or of a write-behind PATCH in `npm run bench:profile`. `unpipelined` are sent at once instead: ioredis
-   * holds a pipelined command until `setImmediate`, and for write-behind's read-then-compare-and-set (the
-   * entry's `MGET`, then `wbAccept`) that wider window made hot records run out of retries (409s under the
+   * The commands of one event-loop turn leave in one socket write on both connections on a single Redis
+   * ({@link coalesceWrites}): under concurrent requests that saves a socket write per command, the largest single
+   * cost of a hit or of a write-behind PATCH in `npm run bench:profile`. Not ioredis's auto-pipelining, which
+   * saved the same writes but held a command until the previous pipeline's replies came: a round trip more per
+   * hit once Redis is a network away. `unpipelined` are sent at once: for write-behind's read-then-compare-and-set
+   * (the entry's `MGET`, then `wbAccept`) a wait of one turn made hot records run out of retries (409s under the
    * bench's Zipf writes). Not on a cluster: there a pipeline meeting a failover is held and retried until a
    * replica is promoted (seconds, in `test/faults/failover.e2e-spec.ts`) where a single command fails at once and the
    * read goes to Postgres.
@@ -229,15 +231,11 @@ export class RedisConnections implements OnModuleInit, OnApplicationShutdown {
           retryDelayOnTryAgain: 100,
           redisOptions: node,
         })
-      : new Redis(this.config.redisUrl, {
-          ...node,
-          enableOfflineQueue: false,
-          retryStrategy: retry,
-          enableAutoPipelining: true,
-          autoPipeliningIgnoredCommands: unpipelined,
-        });
+      : new Redis(this.config.redisUrl, { ...node, enableOfflineQueue: false, retryStrategy: retry });
     client.on('error', (error: Error) => this.reportOutage(error));
-    return defineScripts(client);
+    const scripted = defineScripts(client);
+    if (client instanceof Redis) coalesceWrites(client, unpipelined);
+    return scripted;
   }
 
   private reportOutage(error: Error): void {
