@@ -66,7 +66,7 @@ const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.l
 const rows = [];
 // A short start creates the schema and its table (the full bench drops its schemas when it ends).
 await (await startApp(APP, 'express', { ...stores, schemaOf: 'near-cache', env: { REDIS_CLUSTER_NODES: '' } })).stop();
-const ids = await seedUsers(DATABASE_URL, schemaName('near-cache'));
+const ids = await seedUsers(DATABASE_URL, schemaName('near-cache'), { applied: false });
 const pick = zipfSampler(ids.length, 0.99);
 const reads = [{ setupRequest: (request) => ({ ...request, method: 'GET', path: `/users/${ids[pick()]}` }) }];
 for (const adapter of ['fastify', 'express']) {
