@@ -1,3 +1,4 @@
+import { jest } from '@jest/globals';
 import type { PatternAppDefinition } from '@app/shell';
 import { CacheStrategy } from '@app/cache-core';
 import { CACHE_ASIDE } from '../../apps/cache-aside/src/app.module';
@@ -6,6 +7,7 @@ import { REFRESH_AHEAD } from '../../apps/refresh-ahead/src/app.module';
 import { WRITE_THROUGH } from '../../apps/write-through/src/app.module';
 import { Client } from 'pg';
 import { ListChunks } from '../../libs/blog/src/list/list-chunks';
+import { RedisConnections } from '../../libs/cache-core/src/redis/redis-connections';
 import { POSTS_AS_JSON, startBlogTestApp } from '../support/blog-app';
 import type { TcpProxy } from '../support/tcp-proxy';
 import { DIRECT_DATABASE_URL, proxyInFront } from '../support/tcp-proxy';
@@ -86,6 +88,39 @@ describe.each(CASES)('%s (%s) while Postgres fails or is slow', (_pattern, adapt
     });
     return { id, name: created.body.name as string };
   }
+
+  /** A read of `id` through the app, with the names of the commands its Redis clients sent for the entry. */
+  async function readWithCommands(id: number): Promise<{ cache: string; commands: string[] }> {
+    const key = entryKey(t, id);
+    const { reader, writer } = t.app.get(RedisConnections);
+    const spies = [reader, writer].map((client) => jest.spyOn(client, 'sendCommand'));
+    try {
+      const answer = await t.http().get(`/users/${id}`).expect(200);
+      const commands = spies
+        .flatMap((spy) => spy.mock.calls)
+        .map(([command]) => command as { name: string; args: unknown[] })
+        .filter((command) => command.args.some((arg) => String(arg) === key))
+        // ioredis sends a script as EVAL or EVALSHA, depending on what it believes Redis has loaded.
+        .map((command) => (command.name === 'evalsha' ? 'eval' : command.name));
+      return { cache: answer.headers['x-cache'] as string, commands };
+    } finally {
+      for (const spy of spies) spy.mockRestore();
+    }
+  }
+
+  it('reads a fresh entry with a plain GET and PTTL, and a stale one then through the lease script', async () => {
+    const created = await t.http().post('/users').send(newUser()).expect(201);
+    const id = created.body.id as number;
+    await t.http().get(`/users/${id}`).expect(200);
+    const fresh = await readWithCommands(id);
+    expect(fresh).toEqual({ cache: 'HIT', commands: ['get', 'pttl'] });
+    const { id: staleId } = await staleUser();
+    const stale = await readWithCommands(staleId);
+    expect(stale.cache).toBe('MISS');
+    // The fresh-entry check, then the lease (the script), then the fill under it: fresh again, grace on top.
+    expect(stale.commands.slice(0, 3)).toEqual(['get', 'pttl', 'eval']);
+    expect(await t.redis.pttl(entryKey(t, staleId))).toBeGreaterThan(60_000);
+  });
 
   it('answers a stale copy with 200 when Postgres is cut, and says so', async () => {
     const { id, name } = await staleUser();

