@@ -353,6 +353,10 @@ describe('the blog with a read replica', () => {
         DATABASE_URL: pair.url(DATABASE),
         DATABASE_REPLICA_URLS: pair.url(DATABASE, 'replica'),
         DATABASE_REPLICA_MAX_LAG_MS: '50000',
+        // A replica that is streaming replays within the default 50 ms on an idle machine, not always on a
+        // loaded one (a read then goes to the primary, as it should); the caught-up reads below must all
+        // go to the replica, so they may wait for it longer here.
+        DATABASE_REPLICA_REPLAY_WAIT_MS: '2000',
       },
     });
     const replica = await replicaClient(pair, DATABASE);

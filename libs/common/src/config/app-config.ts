@@ -87,6 +87,16 @@ export class AppConfig {
   @Max(50_000)
   DATABASE_REPLICA_MAX_LAG_MS: number = 5000;
 
+  /**
+   * How long a blog list read (a chunk, a page) waits for a replica to replay what the primary had written when
+   * the read began; past it the read goes to the primary. Longer sends more of them to the replica and makes each
+   * wait longer when it lags.
+   */
+  @IsInt()
+  @Min(0)
+  @Max(5000)
+  DATABASE_REPLICA_REPLAY_WAIT_MS: number = 50;
+
   /** The single Redis (unless `REDIS_CLUSTER_NODES` is set). */
   @Matches(/^rediss?:\/\/.+/, { message: 'REDIS_URL must be a redis:// URL' })
   REDIS_URL: string = 'redis://localhost:6379';

@@ -66,6 +66,8 @@ export class DatabaseConfig {
   readonly replicaUrls: string[];
   /** A replica whose replay lag is past this is skipped. */
   readonly replicaMaxLagMs: number;
+  /** How long a read with no row version waits for a replica to replay the primary's position. */
+  readonly replicaReplayWaitMs: number;
 
   constructor(env: AppConfig) {
     this.url = env.DATABASE_URL;
@@ -73,6 +75,7 @@ export class DatabaseConfig {
     this.timeoutMs = env.DATABASE_TIMEOUT_MS;
     this.replicaUrls = (env.DATABASE_REPLICA_URLS ?? '').split(',').filter((url) => url !== '');
     this.replicaMaxLagMs = env.DATABASE_REPLICA_MAX_LAG_MS;
+    this.replicaReplayWaitMs = env.DATABASE_REPLICA_REPLAY_WAIT_MS;
   }
 }
 

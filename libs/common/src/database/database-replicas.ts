@@ -35,12 +35,6 @@ async function poolQuery<R>(pool: Pool, sql: string, parameters: unknown[], sign
 /** How often each replica's replay position is compared with the primary's. */
 const CHECK_MS = 250;
 
-/**
- * How long {@link DatabaseReplicas.replayedNow} waits for a replica to replay the primary's position: a healthy
- * replica is a few milliseconds behind a busy primary, so most reads still go to it.
- */
-const REPLAY_WAIT_MS = 50;
-
 /** How a replica is doing, as `/health` and `/stats` show it. */
 export interface ReplicaState {
   /** The URL without credentials. */
@@ -208,7 +202,8 @@ export class DatabaseReplicas implements OnModuleInit, OnApplicationShutdown {
 
   /**
    * A replica (as {@link pick}) that has replayed everything the primary had written when this was called, or
-   * undefined (none in use, or the one picked still behind after `REPLAY_WAIT_MS`). For reads with no row
+   * undefined (none in use, or the one picked still behind after `DATABASE_REPLICA_REPLAY_WAIT_MS`, 50 ms by
+   * default: a healthy replica is a few milliseconds behind a busy primary, so most reads still go to it). For reads with no row
    * version to hold against a floor (the blog's list chunks and pages): called after the reader read its
    * generation tokens, so every write acknowledged before that is in what the replica answers. Costs one trivial
    * query on the primary (`pg_current_wal_insert_lsn()`: past every acknowledged commit, whatever
@@ -220,7 +215,7 @@ export class DatabaseReplicas implements OnModuleInit, OnApplicationShutdown {
     const replica = this.pick();
     if (replica === undefined) return { replica: undefined, refused: false };
     const [primary] = await this.primary.query<{ at: string }>('SELECT pg_current_wal_insert_lsn()::text AS at', []);
-    const deadline = performance.now() + REPLAY_WAIT_MS;
+    const deadline = performance.now() + this.config.replicaReplayWaitMs;
     try {
       for (let pauseMs = 1; ; pauseMs = Math.min(pauseMs * 2, 16)) {
         const [replayed] = await replica.query<{ ok: boolean }>(
