@@ -173,6 +173,9 @@ describe('write-behind with a near cache, when its Redis channel is lost', () =>
       await c.http().get(`/users/${user.id}`).expect(503);
       proxy.restore();
       await waitFor(async () => (await nearOf(c)).enabled, 15_000);
+      // The channel's connection and the cache's own reconnect each on their own backoff: until c's read
+      // connection is back too, a read is still 503 (unflushed changes cannot be read from Postgres).
+      await waitFor(async () => (await c.http().get('/health')).body.status === 'ok', 15_000);
       const after = await c.http().get(`/users/${user.id}`).expect(200);
       expect(after.body.name).toBe('Written while c was deaf');
       expect(versionOf(after)).toBe(2);
