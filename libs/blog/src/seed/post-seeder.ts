@@ -67,6 +67,10 @@ export class PostSeeder {
         bar?.update(to);
       }
       await runner.query(`SELECT setval(pg_get_serial_sequence('posts', 'id'), $1)`, [count]);
+      // Statistics for the planner now, not whenever autovacuum comes by (never, where it is off): without them it
+      // guesses a chunk's id range holds ~2,800 rows and reads it with a bitmap scan and a sort of every row's
+      // text, where an index scan returns them in order (a cold full list: 1.7 s of Postgres CPU against 1.0 s).
+      await runner.query(`ANALYZE posts`);
       await runner.commitTransaction();
       bar?.finish();
       this.logger.log(`Seeded ${count.toLocaleString('en-US')} posts in ${Date.now() - startedAt} ms`);
