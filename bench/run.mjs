@@ -458,8 +458,10 @@ const networkLabel = (rttMs) => (rttMs === null ? 'loopback' : `${rttMs} ms`);
 async function networkRun(zipf) {
   const rows = [];
   const openLoopRows = [];
+  const proxies = [];
   for (const rttMs of NETWORK_RTTS) {
     const net = rttMs === null ? null : await network({ databaseUrl: DATABASE_URL, redisUrl: REDIS_URL, rttMs });
+    if (net !== null) proxies.push({ rttMs, holdMs: net.holdMs, addedMs: net.addedMs });
     const stores = net ?? urls;
     const servers = [];
     const idsOf = new Map();
@@ -604,7 +606,7 @@ async function networkRun(zipf) {
       await net?.close();
     }
   }
-  return { rows, openLoop: openLoopRows, rate: OPEN_LOOP_RATE, seconds: OPEN_LOOP_SECONDS };
+  return { rows, openLoop: openLoopRows, proxies, rate: OPEN_LOOP_RATE, seconds: OPEN_LOOP_SECONDS };
 }
 
 /** The table's order: references, then each app by adapter, its workloads in the order a reader meets them. */
@@ -714,7 +716,10 @@ try {
     farStores = await network({ databaseUrl: DATABASE_URL, redisUrl: REDIS_URL, rttMs: RTT_MS });
     urls.databaseUrl = farStores.databaseUrl;
     urls.redisUrl = farStores.redisUrl;
-    progress(`Postgres and Redis ${RTT_MS} ms away (round trip), through the latency proxy`);
+    progress(
+      `Postgres and Redis ${RTT_MS} ms away (round trip), through the latency proxy: a PING through it ` +
+        `${farStores.addedMs.toFixed(2)} ms longer than straight, holding ${farStores.holdMs.toFixed(2)} ms each way`,
+    );
   }
   // The no-cache app that made the schema has stopped: nothing applies its outbox, and nothing reads it.
   const referenceIds = await seedUsers(DATABASE_URL, 'bench_reference', { applied: false });
@@ -730,7 +735,7 @@ try {
   results.sort(byTableOrder);
   const saved = {
     quick,
-    ...(RTT_MS === null ? {} : { rttMs: RTT_MS }),
+    ...(RTT_MS === null ? {} : { rttMs: RTT_MS, proxy: { addedMs: farStores.addedMs, holdMs: farStores.holdMs } }),
     ...(only === undefined ? {} : { only }),
     date: new Date().toISOString().slice(0, 10),
     machine: await machine(),

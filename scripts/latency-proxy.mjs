@@ -1,14 +1,20 @@
 #!/usr/bin/env node
 // `node scripts/latency-proxy.mjs --rtt <ms>`: Postgres and Redis a network away, for a bench or by hand. Starts
 // a TCP proxy in front of each (DATABASE_URL, REDIS_URL; the local servers by default) that holds every chunk
-// half the round trip in each direction, in order, to within a few tens of microseconds (lib/precise-clock.mjs:
-// this machine's kernel has no netem, so it is done in user space), and prints the URLs to use instead. It runs
-// in a process of its own so that its work does not delay the load generator's, and the other way round.
+// in each direction, in order, to within a few tens of microseconds (lib/precise-clock.mjs: this machine's
+// kernel has no netem, so it is done in user space), and prints the URLs to use instead. It runs in a process of
+// its own so that its work does not delay the load generator's, and the other way round.
 //
-// Forked with an IPC channel (bench/lib/network.mjs), it sends `{ databaseUrl, redisUrl }` once listening and
-// answers `'cpu'` with its CPU time so far (µs, user + system): what the proxies cost is measured, not guessed.
+// The hold is calibrated before it listens for anyone else (lib/round-trip.mjs): a PING through the proxy takes
+// `--rtt` longer than one straight to Redis, measured, rather than half the round trip held each way plus what
+// forwarding through a process costs on top. Both proxies hold the same time (the same code forwards both).
+//
+// Forked with an IPC channel (bench/lib/network.mjs), it sends `{ databaseUrl, redisUrl, holdMs, addedMs }` once
+// listening and answers `'cpu'` with its CPU time so far (µs, user + system): what the proxies cost is measured,
+// not guessed.
 import { proxyInFront } from './lib/tcp-proxy.mjs';
 import { PreciseClock } from './lib/precise-clock.mjs';
+import { calibrateHold } from './lib/round-trip.mjs';
 
 const at = process.argv.indexOf('--rtt');
 const rttMs = at === -1 ? Number.NaN : Number(process.argv[at + 1]);
@@ -23,8 +29,15 @@ const database = await proxyInFront(
   clock,
 );
 const redis = await proxyInFront(process.env.REDIS_URL ?? 'redis://localhost:6379', 6379, clock);
-for (const { proxy } of [database, redis]) proxy.delay(rttMs / 2);
-const urls = { databaseUrl: database.url, redisUrl: redis.url };
+const { holdMs, addedMs, directMs } = await calibrateHold({
+  rttMs,
+  direct: { host: redis.proxy.targetHost, port: redis.proxy.targetPort },
+  proxied: { host: '127.0.0.1', port: redis.proxy.port },
+  setHold: (ms) => {
+    for (const { proxy } of [database, redis]) proxy.delay(ms);
+  },
+});
+const urls = { databaseUrl: database.url, redisUrl: redis.url, holdMs, addedMs };
 if (process.env.LP_DEBUG) setInterval(() => console.error('lead', clock.lead), 1000).unref();
 
 const close = async () => {
@@ -46,6 +59,10 @@ if (process.send) {
   process.send(urls);
 } else {
   console.log(`Postgres and Redis ${rttMs} ms away (round trip); Ctrl-C ends it.`);
+  console.log(
+    `A PING through it: ${addedMs.toFixed(2)} ms more than straight to Redis (${directMs.toFixed(2)} ms),` +
+      ` holding ${holdMs.toFixed(3)} ms each way.`,
+  );
   console.log(`DATABASE_URL=${urls.databaseUrl}`);
   console.log(`REDIS_URL=${urls.redisUrl}`);
 }

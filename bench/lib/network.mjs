@@ -6,7 +6,8 @@ import { root } from '../../scripts/lib/server-process.mjs';
 
 /**
  * Postgres and Redis `rttMs` away (round trip), through the latency proxy. Resolves once it listens, with the
- * URLs to give the apps, `cpuMicros()` (the proxy process's CPU time so far) and `close()`.
+ * URLs to give the apps, what its calibration measured (`addedMs`: the round trip a PING through it adds;
+ * `holdMs`: what it holds each way for that), `cpuMicros()` (the proxy process's CPU time so far) and `close()`.
  * @param {{ databaseUrl: string, redisUrl: string, rttMs: number }} options
  */
 export async function network({ databaseUrl, redisUrl, rttMs }) {
@@ -23,6 +24,8 @@ export async function network({ databaseUrl, redisUrl, rttMs }) {
     rttMs,
     databaseUrl: urls.databaseUrl,
     redisUrl: urls.redisUrl,
+    holdMs: urls.holdMs,
+    addedMs: urls.addedMs,
     /** @returns {Promise<number>} */
     cpuMicros() {
       return new Promise((resolve) => {

@@ -188,7 +188,9 @@ function networkLines(network, blog) {
     const writeRatio = compared(wb, wt).value;
     const blogHit =
       blog?.network?.find((row) => row.rttMs === rttMs)?.listHitMs ?? (rttMs === null ? blog?.listHitMs : undefined);
-    return `| ${rttLabel(rttMs)} | ${rps(off)} (${share(off)}) | ${rps(on)} | ${nearRatio === null ? '-' : `${nearRatio.toFixed(2)}×`} | ${rps(readHeavy)} (${share(readHeavy)}) | ${rps(wt)} (${share(wt)}) | ${rps(wb)} (${share(wb)}) | ${writeRatio === null ? '-' : `${writeRatio.toFixed(2)}×`} | ${blogHit === undefined ? '-' : `${(blogHit / 1000).toFixed(2)} s`} |`;
+    const proxy = network.proxies?.find((row) => row.rttMs === rttMs);
+    const measured = proxy === undefined ? '-' : `${proxy.addedMs.toFixed(2)} ms (${proxy.holdMs.toFixed(2)} ms)`;
+    return `| ${rttLabel(rttMs)} | ${measured} | ${rps(off)} (${share(off)}) | ${rps(on)} | ${nearRatio === null ? '-' : `${nearRatio.toFixed(2)}×`} | ${rps(readHeavy)} (${share(readHeavy)}) | ${rps(wt)} (${share(wt)}) | ${rps(wb)} (${share(wb)}) | ${writeRatio === null ? '-' : `${writeRatio.toFixed(2)}×`} | ${blogHit === undefined ? '-' : `${(blogHit / 1000).toFixed(2)} s`} |`;
   });
   const latency = network.openLoop.map(
     (row) =>
@@ -198,13 +200,16 @@ function networkLines(network, blog) {
     '## A network between the apps and their stores',
     '',
     'The same servers with Postgres and Redis behind the latency proxy (`scripts/latency-proxy.mjs`, in a process of',
-    'its own), which holds every chunk half the round trip in each direction: "0 ms" is the proxy alone, "loopback" no',
-    'proxy at all. Fastify; the near cache holds every user (`NEAR_CACHE_MAX_ENTRIES=10000`). Throughput is head to',
+    'its own), which holds every chunk in each direction: "0 ms" is the proxy alone, "loopback" no proxy at all. Its',
+    'hold is calibrated first: "measured" is how much longer a PING to Redis took through it than straight (p50 of',
+    '300, 1 ms apart), and in brackets what it held each way for that; forwarding through a process is a round trip',
+    'of its own, which the hold makes up for. Fastify; the near cache holds every user (`NEAR_CACHE_MAX_ENTRIES=10000`).',
+    'Throughput is head to',
     `head as above (${network.rows.find((row) => row.rounds)?.rounds?.length ?? 1} rounds, 32 connections); in brackets, the proxy process's CPU while the row ran, as a share of one`,
     "core (of this machine's two). The blog's row is its full-list hit (gzip, median of 5).",
     '',
-    '| round trip | hits, near cache off, req/s | hits, near cache on, req/s | on / off | read-heavy (95% reads), req/s | write-through writes/s | write-behind writes/s | behind / through | blog list hit |',
-    '|---|---|---|---|---|---|---|---|---|',
+    '| round trip | measured (hold) | hits, near cache off, req/s | hits, near cache on, req/s | on / off | read-heavy (95% reads), req/s | write-through writes/s | write-behind writes/s | behind / through | blog list hit |',
+    '|---|---|---|---|---|---|---|---|---|---|',
     ...throughput,
     '',
     `Latency, open loop: GETs sent at a fixed ${network.rate} per second for ${network.seconds} s whatever the answers do (each on`,
@@ -348,6 +353,7 @@ export function markdown({
   machine: machineLine,
   quick: quickRun,
   rttMs,
+  proxy,
   only,
   date,
   duration,
@@ -363,7 +369,7 @@ export function markdown({
   const far =
     rttMs === undefined
       ? ''
-      : `Every server reached Postgres and Redis through the latency proxy, ${rttMs} ms of round trip away (the bench's own\nclients did not); no Redis Cluster rows (a cluster hands its clients its nodes' own addresses).\n`;
+      : `Every server reached Postgres and Redis through the latency proxy, ${rttMs} ms of round trip away (the bench's own\nclients did not); no Redis Cluster rows (a cluster hands its clients its nodes' own addresses).${proxy === undefined ? '' : ` Measured: a PING\nthrough the proxy took ${proxy.addedMs.toFixed(2)} ms longer than one straight to Redis (it held ${proxy.holdMs.toFixed(2)} ms each way).`}\n`;
   const format = (value, digits = 0) => (value === null || value === undefined ? '-' : Number(value).toFixed(digits));
   const table = results.map(
     (row) =>
