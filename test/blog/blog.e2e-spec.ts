@@ -2,6 +2,7 @@ import { CacheKeys } from '@app/cache-core';
 import { PostSeeder, PostStore, SEED_AUTHORS, SEED_TOPICS } from '@app/blog';
 import { gunzipSync } from 'node:zlib';
 import { type BlogTestApp, nextLink, POSTS_AS_JSON, rawGet, startBlogTestApp } from '../support/blog-app';
+import { timersArmedBy } from '../support/armed-timers';
 import { Gate, holdNextLoad } from '../support/gate';
 import { RedisServer } from '../support/redis-server';
 import { waitFor } from '../support/wait-for';
@@ -157,6 +158,19 @@ describe('blog', () => {
     expect(list.posts).toEqual(await table(t));
     expect((await fullList(t, GZIP)).cache).toBe('HIT');
     await t.http().delete(`/posts/${created.id}`).expect(204);
+  });
+
+  it('leaves no read timeout armed behind a chunk read from its rows', async () => {
+    // pg arms `query_timeout` for each COPY and clears it only from the query's callback: left armed, each chunk's
+    // timer kept a stopping process alive 5.5 s and then failed a COPY long finished.
+    await t.db.query('DELETE FROM post_list_chunks');
+    const timers = await timersArmedBy('rangeJson', async () => {
+      const list = await fullList(t, GZIP);
+      expect(list).toMatchObject({ cache: 'MISS', chunks: '0/5' });
+      expect(list.posts).toEqual(await table(t));
+    });
+    expect(timers.armed).toBeGreaterThanOrEqual(5);
+    expect(timers.left).toBe(0);
   });
 
   it('never stores a chunk built from rows older than a write that committed meanwhile', async () => {

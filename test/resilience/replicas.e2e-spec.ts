@@ -9,6 +9,7 @@ import { inflateSegment } from '../../libs/blog/src/list/gzip-segments';
 import { ListChunks } from '../../libs/blog/src/list/list-chunks';
 import { POSTS_AS_JSON, startBlogTestApp } from '../support/blog-app';
 import { type ReplicaPair, replicaClient, startReplicaPair } from '../support/postgres-replica';
+import { timersArmedBy } from '../support/armed-timers';
 import { entryKey, newUser, startTestApp, type TestApp, uniqueName } from '../support/test-app';
 import { waitFor } from '../support/wait-for';
 
@@ -225,6 +226,39 @@ describe('cache-aside when its read replica stops', () => {
       await t.close();
     }
   }, 120_000);
+});
+
+describe('an app with a read replica, stopping', () => {
+  it('closes its replica pools and leaves no timer armed', async () => {
+    const schema = uniqueName('replica_shutdown');
+    const t = await startTestApp(CACHE_ASIDE, {
+      env: {
+        DATABASE_URL: pair.url(DATABASE),
+        DATABASE_REPLICA_URLS: pair.url(DATABASE, 'replica'),
+        DATABASE_SCHEMA: schema,
+        REDIS_KEY_PREFIX: `${schema}:`,
+      },
+      direct: { databaseUrl: pair.url(DATABASE) },
+    });
+    await waitFor(async () => ((await t.stats()).replicas as ReplicaCounters).replicas[0]?.used === true, 20_000);
+    // Its own connections to the replica, by the application_name its pool gives them.
+    const onReplica = await replicaClient(pair, DATABASE);
+    const replicaBackends = async (): Promise<number> =>
+      (
+        await onReplica.query<{ count: number }>(
+          `SELECT count(*)::int AS count FROM pg_stat_activity WHERE application_name LIKE '% (replica reads)'`,
+        )
+      ).rows[0]!.count;
+    try {
+      expect(await replicaBackends()).toBeGreaterThan(0);
+      const timers = await timersArmedBy('onApplicationShutdown', () => t.close());
+      expect(timers.armed).toBeGreaterThan(0);
+      expect(timers.left).toBe(0);
+      await waitFor(async () => (await replicaBackends()) === 0);
+    } finally {
+      await onReplica.end();
+    }
+  }, 60_000);
 });
 
 describe("refresh-ahead's refreshes with a read replica", () => {

@@ -15,7 +15,7 @@ import {
 import { Injectable } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import type { Pool } from 'pg';
-import { to as copyTo } from 'pg-copy-streams';
+import { type CopyToStreamQuery, to as copyTo } from 'pg-copy-streams';
 import { DataSource } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import { BinaryCopyRows, JoinedBytes } from './binary-copy';
@@ -65,6 +65,34 @@ export class Fingerprint {
  * size, so zlib is given a few large writes per chunk rather than a thousand small ones.
  */
 const PIECE_BYTES = 1024 * 1024;
+
+/**
+ * `COPY … TO STDOUT` as a stream whose read timeout ends with it. pg arms `query_timeout` for every query it is
+ * given, and clears it from the query's `callback`, which pg-copy-streams' COPY TO never calls
+ * (brianc/node-pg-copy-streams#156): every chunk a list build read left a 5.5 s timer behind it, which kept a
+ * stopping process alive that long (Jest force-exited its workers) and then failed a COPY long finished. pg wraps
+ * a `callback` that is there when the query is submitted: this one is called when Postgres is ready for the next
+ * query, or the COPY failed, and only clears the timer. A COPY that stalls still ends at the timeout.
+ */
+function copyOut(sql: string): CopyToStreamQuery {
+  const copy = copyTo(sql) as CopyToStreamQuery & {
+    callback?: () => void;
+    handleReadyForQuery(): void;
+    handleError(error: Error): void;
+  };
+  copy.callback = () => {};
+  const readyForQuery = copy.handleReadyForQuery.bind(copy);
+  const failed = copy.handleError.bind(copy);
+  copy.handleReadyForQuery = () => {
+    copy.callback?.();
+    readyForQuery();
+  };
+  copy.handleError = (error: Error) => {
+    copy.callback?.();
+    failed(error);
+  };
+  return copy;
+}
 
 /** Posts in Postgres: single rows for the cache-aside strategy, plus the range reads the list cache is built from. */
 @Injectable()
@@ -151,7 +179,7 @@ export class PostStore extends RecordStore<PostRecord, NewPost, PostChanges> {
     const release = holdClient(client);
     let failure: Error | undefined;
     const copy = client.query(
-      copyTo(
+      copyOut(
         `COPY (SELECT id || ':' || xmin, ${POST_JSON} FROM posts WHERE id BETWEEN ${from} AND ${to} ORDER BY id)
          TO STDOUT (FORMAT binary)`,
       ),

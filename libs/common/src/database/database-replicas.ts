@@ -183,10 +183,15 @@ export class DatabaseReplicas implements OnModuleInit, OnApplicationShutdown {
 
   async onApplicationShutdown(): Promise<void> {
     clearInterval(this.timer);
+    // A replica's pool gets a second to close; the wait is cleared once it has, so nothing outlives shutdown.
     await Promise.all(
-      this.replicas.map((replica) =>
-        Promise.race([replica.pool.end().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 1000))]),
-      ),
+      this.replicas.map((replica) => {
+        let timer: NodeJS.Timeout | undefined;
+        return Promise.race([
+          replica.pool.end().catch(() => undefined),
+          new Promise((resolve) => (timer = setTimeout(resolve, 1000))),
+        ]).finally(() => clearTimeout(timer));
+      }),
     );
   }
 
