@@ -57,4 +57,22 @@ describe('logs of an app that does not write to a terminal', () => {
     await waitFor(() => Promise.resolve(request.test(app!.logs)), 10_000);
     expect(app.logs).toContain('DEBUG [CacheStrategy] user 2: miss, loaded from PostgreSQL and cached');
   }, 120_000);
+
+  it('time each write-behind flush batch by phase at debug level', async () => {
+    app = await AppProcess.start('write-behind', { LOG_LEVEL: 'debug', LOG_FORMAT: 'text' });
+    await waitFor(() => app!.healthy(), 60_000);
+    const email = `phases-${Date.now()}@example.com`;
+    const created = await app.fetch('/users', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'Phases', email, age: 30 }),
+    });
+    expect(created?.status).toBe(201);
+    expect((await app.fetch('/flush?wait=true', { method: 'POST' }))?.status).toBe(200);
+    const batch =
+      /Flushed a batch of 1 claimed: 1 written to PostgreSQL, 0 held back, 0 with no stored change; ms claiming \d+\.\d, reading \d+\.\d, writing \d+\.\d, acknowledging \d+\.\d/;
+    await waitFor(() => Promise.resolve(batch.test(app!.logs)), 10_000).catch((error: unknown) => {
+      throw new Error(`${String(error)}\n${app!.logs.slice(-3000)}`);
+    });
+  }, 120_000);
 });

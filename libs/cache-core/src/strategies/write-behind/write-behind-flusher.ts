@@ -29,6 +29,11 @@ function refusal(error: unknown): string {
     : 'Postgres refused the change';
 }
 
+/** Milliseconds from `marks[index]` to the next mark, to a tenth. */
+function phaseMs(marks: number[], index: number): string {
+  return ((marks[index + 1] ?? Number.NaN) - (marks[index] ?? Number.NaN)).toFixed(1);
+}
+
 /** The last flush that failed, for `POST /flush?wait=true` to say what it waits for. */
 export interface FlushFailure {
   at: number;
@@ -86,6 +91,7 @@ export class WriteBehindFlusher<T extends CacheableRecord = CacheableRecord> {
   /** One batch; returns how many ids it claimed. */
   async flushBatch(): Promise<number> {
     let ids: number[];
+    const claimed = performance.now();
     try {
       ids = await this.log.claim(this.options.batchSize, this.options.claimTimeoutMs);
     } catch (error) {
@@ -96,7 +102,7 @@ export class WriteBehindFlusher<T extends CacheableRecord = CacheableRecord> {
       return 0;
     }
     try {
-      const flushed = await this.flushClaimed(ids);
+      const flushed = await this.flushClaimed(ids, claimed);
       this.failure = undefined;
       return flushed;
     } catch (error) {
@@ -124,8 +130,11 @@ export class WriteBehindFlusher<T extends CacheableRecord = CacheableRecord> {
     for (const id of ids) this.owed.delete(id);
   }
 
-  private async flushClaimed(ids: number[]): Promise<number> {
+  /** `started`: when the claim was sent (`performance.now()`), for the debug line's phase times. */
+  private async flushClaimed(ids: number[], started: number): Promise<number> {
+    const phases = [started, performance.now()];
     const { changes, undecodable } = await this.log.read<T>(ids);
+    phases.push(performance.now());
     for (const id of undecodable) {
       await this.log.fail(id, 0, 'The stored change cannot be decoded', 1, this.options.backoffMs);
       this.logger.warn(`Change of ${id} dead-lettered: its stored value in Redis cannot be decoded`);
@@ -142,12 +151,14 @@ export class WriteBehindFlusher<T extends CacheableRecord = CacheableRecord> {
       }
       written = await this.isolate(changes);
     }
+    phases.push(performance.now());
     // A Redis error from here on fails the job: the claims time out and the (idempotent) writes are redone.
     const { missing } = await this.log.ack(
       [...written.map((change) => this.settled(change)), ...orphans],
       written.length,
       this.entryTtlMs(),
     );
+    phases.push(performance.now());
     if (written.length > 0) this.stats.countDbWrite(written.length);
     if (missing > 0) {
       this.logger.error(
@@ -160,7 +171,9 @@ export class WriteBehindFlusher<T extends CacheableRecord = CacheableRecord> {
     }
     this.logger.debug(
       `Flushed a batch of ${ids.length} claimed: ${written.length} written to PostgreSQL, ` +
-        `${changes.length - written.length} held back, ${orphans.length} with no stored change`,
+        `${changes.length - written.length} held back, ${orphans.length} with no stored change; ` +
+        `ms claiming ${phaseMs(phases, 0)}, reading ${phaseMs(phases, 1)}, writing ${phaseMs(phases, 2)}, ` +
+        `acknowledging ${phaseMs(phases, 3)}`,
     );
     return ids.length;
   }
