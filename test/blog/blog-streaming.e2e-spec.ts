@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { Redis } from 'ioredis';
 import { Client } from 'pg';
+import { BLOG_FLAGS } from '../../scripts/lib/server-process.mjs';
 import { getAndHangUp } from '../support/blog-app';
 import { freePort } from '../support/free-port';
 import { DIRECT_DATABASE_URL, DIRECT_REDIS_URL } from '../support/tcp-proxy';
@@ -71,7 +72,8 @@ describe(`blog streaming ${POSTS.toLocaleString('en-US')} posts from the built a
     if (!existsSync(main)) throw new Error(`${main} is missing: run "npm run build" first (npm run test:e2e does)`);
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;
-    child = spawn(process.execPath, [main], {
+    // With the flags the blog runs with wherever this project starts it: its memory budget is theirs.
+    child = spawn(process.execPath, [...BLOG_FLAGS, main], {
       env: {
         ...process.env,
         PORT: String(port),
@@ -110,7 +112,7 @@ describe(`blog streaming ${POSTS.toLocaleString('en-US')} posts from the built a
     redis.disconnect();
   });
 
-  it('keeps its memory far below the size of the list while streaming it, on a miss and a hit, plain and gzip', async () => {
+  it('keeps its memory below the size of the list while streaming it, on a miss and a hit, plain and gzip', async () => {
     const before = (await stats()).memory.rssBytes;
     await clear();
     const plainMiss = await streamFullList(url, false);
@@ -124,13 +126,15 @@ describe(`blog streaming ${POSTS.toLocaleString('en-US')} posts from the built a
     expect(listBytes).toBeGreaterThan(POSTS * 900);
     expect(gzipHit.bytes).toBeLessThan(listBytes / 20);
     const peakGrowth = (await stats()).memory.maxRssBytes - before;
-    // Holding the list once would take at least `listBytes` (twice, as a string and as the bytes sent); the
-    // margin below that is for garbage the collector has not returned yet, which depends on its timing.
+    // Holding the list once would take at least `listBytes` more (twice, as a string and as the bytes sent). Below
+    // that line, how much more than the buffers in flight it takes is garbage the collector has not returned yet,
+    // which depends on its timing: 65-97 MB of growth alone or in the suite, and once 135 MB in a suite run on a
+    // loaded machine (2026-12-07), against 207 MB of list. So the line is the list itself.
     process.stdout.write(
       `blog streaming: list ${(listBytes / 1e6).toFixed(0)} MB (gzip ${(gzipHit.bytes / 1e6).toFixed(1)} MB), ` +
         `RSS ${(before / 1e6).toFixed(0)} MB at start, peak growth ${(peakGrowth / 1e6).toFixed(0)} MB\n`,
     );
-    expect(peakGrowth).toBeLessThan(listBytes * 0.6);
+    expect(peakGrowth).toBeLessThan(listBytes);
   });
 
   it('survives clients that hang up half way: no crash, no stream or connection left behind, same list after', async () => {
